@@ -1,0 +1,46 @@
+# make demo / make test work on a brand-new Debian machine: each installs what it
+# needs (apt packages, a virtualenv) and is quick when that is already done.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FARM := $(VENV)/bin/farm
+APT_PACKAGES := $(shell grep -v '^\#' .ci/apt-packages)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: all setup apt venv test lint demo clean
+
+all: test
+
+setup: apt venv
+
+# Installs only what is missing, so a prepared machine skips apt entirely.
+apt: .ci/apt-packages
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "farm: installing Debian packages: $$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check farm tests benchmarks examples
+	$(VENV)/bin/ruff format --check farm tests benchmarks examples
+	$(VENV)/bin/mypy farm
+
+test: setup lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(PY) -m farm.demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""farm: a soak-test farm for Linux kernel patch series."""
+
+__version__ = "0.1.0"

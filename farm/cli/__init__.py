@@ -1,0 +1,68 @@
+"""The ``farm`` command.
+
+Subcommands are loaded lazily by name, so ``farm --help`` imports neither Celery nor
+Fabric, and each pipeline stage owns its own command module under farm/cli/.
+Exit codes: 0 pass, 1 usage or configuration error, 2 kernel failure found,
+3 infrastructure failure, 4 farm bug.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from farm.errors import FarmError
+
+# name -> "module:attribute"; one line per command keeps stages out of each other's way.
+COMMANDS: dict[str, str] = {
+    "config": "farm.cli.config_cmd:config",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="FARM_CONFIG",
+    help="farm.toml to use (default: $FARM_CONFIG, then ~/.config/farm/farm.toml).",
+)
+@click.version_option(package_name="farm")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """farm: soak-test Linux kernel patch series, find the patch that broke it."""
+    ctx.obj = {"config_path": config_path}
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return cli.main(args=argv, prog_name="farm", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("farm: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(1)
+    except FarmError as exc:
+        click.echo(f"farm: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("farm: interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,39 @@
+"""Helpers shared by the command modules: config, store and output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from farm.config import FarmConfig, load_config
+from farm.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def get_config(ctx: click.Context) -> FarmConfig:
+    root = ctx.find_root()
+    root.obj = root.obj or {}
+    if "config" not in root.obj:
+        root.obj["config"] = load_config(root.obj.get("config_path"))
+    config: FarmConfig = root.obj["config"]
+    return config
+
+
+def get_store(ctx: click.Context) -> Store:
+    root = ctx.find_root()
+    if "store" not in (root.obj or {}):
+        store = Store(get_config(ctx).db_url)
+        root.obj["store"] = store
+        root.call_on_close(store.dispose)
+    result: Store = root.obj["store"]
+    return result
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))

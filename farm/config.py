@@ -1,0 +1,222 @@
+"""farm.toml: the one configuration file, validated at the edge.
+
+Where it is read from, first match wins: ``--config PATH``, ``$FARM_CONFIG``,
+``$XDG_CONFIG_HOME/farm/farm.toml`` (``~/.config/farm/farm.toml``). Without any file
+farm runs on its embedded default: two local QEMU hosts, SQLite and a private Redis.
+``FARM_*`` environment variables override single keys (``FARM_DATABASE_URL``,
+``FARM_BROKER_URL``, ``FARM_DATA_DIR``; nested keys with ``__``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from farm.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+
+
+def default_config_path() -> Path:
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "farm" / "farm.toml"
+
+
+def default_data_dir() -> Path:
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "farm"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PowerConfig(_Strict):
+    """How a host is switched off and on. ``qemu`` is the VM process itself."""
+
+    kind: Literal["none", "qemu", "command", "manual"] = "none"
+    on: str | None = None
+    off: str | None = None
+    cycle: str | None = None
+    timeout: float = 600.0
+
+
+class ConsoleConfig(_Strict):
+    """Where the kernel's console output of a host can be read."""
+
+    kind: Literal["none", "serial-file", "netconsole"] = "none"
+    path: Path | None = None
+    port: int | None = None
+
+
+class QemuConfig(_Strict):
+    """A QEMU virtual host: farm starts the VM, its SSH port is forwarded on loopback."""
+
+    memory_mb: int = Field(default=512, ge=128)
+    cpus: int = Field(default=1, ge=1)
+    ssh_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    extra_args: list[str] = []
+
+
+class HostConfig(_Strict):
+    """One test machine of the inventory."""
+
+    name: Name
+    kind: Literal["ssh", "qemu"]
+    address: str = "127.0.0.1"
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = "root"
+    key: Path | None = None
+    known_hosts: Path | None = None
+    arch: Literal["x86_64"] = "x86_64"
+    boot: Literal["qemu", "grub", "kexec"] | None = None
+    power: PowerConfig = PowerConfig()
+    console: ConsoleConfig = ConsoleConfig()
+    qemu: QemuConfig | None = None
+    tags: list[str] = []
+    connect_timeout: float = Field(default=10.0, gt=0)
+    command_timeout: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _kind_defaults(self) -> HostConfig:
+        if self.kind == "qemu":
+            self.qemu = self.qemu or QemuConfig()
+            self.boot = self.boot or "qemu"
+            if self.power.kind == "none":
+                self.power = PowerConfig(kind="qemu")
+            if self.console.kind == "none":
+                self.console = ConsoleConfig(kind="serial-file")
+        elif self.boot is None:
+            self.boot = "grub"
+        if self.boot == "qemu" and self.kind != "qemu":
+            raise ValueError("boot 'qemu' needs kind 'qemu'")
+        return self
+
+
+class TreeConfig(_Strict):
+    """A kernel git tree that series are applied to."""
+
+    name: Name
+    path: Path
+    base: str | None = Field(default=None, description="default base ref when a series names none")
+    config_fragment: Path | None = None
+
+
+class FarmConfig(BaseSettings):
+    """The effective configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="FARM_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    hosts: list[HostConfig] = Field(
+        default_factory=lambda: [
+            HostConfig(name="laptop", kind="qemu", tags=["laptop"]),
+            HostConfig(name="workstation", kind="qemu", tags=["workstation"]),
+        ]
+    )
+    trees: list[TreeConfig] = []
+    loads_dir: Path = REPO_ROOT / "jobs" / "loads"
+    default_load: str = "kbuild-tmpfs-swap"
+    default_soak: str = "12h"
+    source: Path | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file, which overrides the defaults.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> FarmConfig:
+        for what, names in (
+            ("hosts", [h.name for h in self.hosts]),
+            ("trees", [t.name for t in self.trees]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{what}: duplicate names {', '.join(dupes)}")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'farm.db'}"
+
+    def host(self, name: str) -> HostConfig:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        known = ", ".join(h.name for h in self.hosts) or "none"
+        raise UserError(
+            f"no host named {name!r} in the inventory (known: {known})",
+            hint="farm hosts list",
+        )
+
+    def tree(self, name: str | None = None) -> TreeConfig | None:
+        if name is None:
+            return self.trees[0] if self.trees else None
+        for tree in self.trees:
+            if tree.name == name:
+                return tree
+        return None
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for item in error.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        value = item.get("input")
+        shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+        lines.append(f"  {key}: {item['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | str | None = None) -> FarmConfig:
+    """Read, merge and validate the configuration; every problem is a UserError."""
+    explicit = path or os.environ.get("FARM_CONFIG")
+    file = Path(explicit) if explicit else default_config_path()
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise UserError(f"{file}: cannot read TOML: {exc}") from exc
+    elif explicit:
+        raise UserError(f"config file {file} does not exist", hint="farm config check")
+    source = str(file) if file.exists() else "embedded default configuration"
+    try:
+        config = FarmConfig(**data)
+    except ValidationError as exc:
+        raise UserError(_describe(exc, source), hint="farm config check") from exc
+    config.source = file if file.exists() else None
+    base = file.parent if file.exists() else Path.cwd()
+    _resolve_paths(config, base)
+    return config
+
+
+def _resolve_paths(config: FarmConfig, base: Path) -> None:
+    """Relative paths in a config file are relative to the file, not to the cwd."""
+    config.data_dir = (base / config.data_dir.expanduser()).resolve()
+    config.loads_dir = (base / config.loads_dir.expanduser()).resolve()
+    for tree in config.trees:
+        tree.path = (base / tree.path.expanduser()).resolve()
+        if tree.config_fragment:
+            tree.config_fragment = (base / tree.config_fragment.expanduser()).resolve()
+    for host in config.hosts:
+        for attr in ("key", "known_hosts"):
+            value = getattr(host, attr)
+            if value is not None:
+                setattr(host, attr, (base / value.expanduser()).resolve())

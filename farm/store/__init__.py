@@ -1,0 +1,9 @@
+"""farm's tables. Importing this package registers every table on ``Base.metadata``.
+
+Only this package defines tables; one module per pipeline stage.
+"""
+
+from farm.store import series
+from farm.store.base import Base, Store, utcnow
+
+__all__ = ["Base", "Store", "series", "utcnow"]

@@ -1,0 +1,37 @@
+"""Fixtures shared by every test module. Stage-specific fixtures live beside their tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from farm.config import FarmConfig, load_config
+from farm.store import Store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+@pytest.fixture
+def farm_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty farm.toml in a private directory; FARM_* variables cleared."""
+    for name in ("FARM_CONFIG", "FARM_DATABASE_URL", "FARM_BROKER_URL", "FARM_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "farm.toml"
+    path.write_text(f'data_dir = "{tmp_path / "data"}"\n')
+    monkeypatch.setenv("FARM_CONFIG", str(path))
+    return path
+
+
+@pytest.fixture
+def config(farm_toml: Path) -> FarmConfig:
+    return load_config(farm_toml)
+
+
+@pytest.fixture
+def store(config: FarmConfig) -> Iterator[Store]:
+    store = Store(config.db_url)
+    yield store
+    store.dispose()
