@@ -30,6 +30,7 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON,
         list[str]: JSON,
         list[int]: JSON,
+        list[float]: JSON,
     }
 
 

@@ -1,0 +1,94 @@
+"""Tables for soak runs and what they find.
+
+A run is one (kernel, host, load, soak length) test. Its ``state`` is the soak state
+machine advanced by the scheduler; ``verdict`` is set once, when it ends.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import Enum, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from farm.store.base import Base, utcnow
+
+
+class RunState(enum.StrEnum):
+    QUEUED = "queued"
+    BUILDING = "building"
+    BOOTING = "booting"
+    SOAKING = "soaking"
+    QUIESCING = "quiescing"
+    COLLECTING = "collecting"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Verdict(enum.StrEnum):
+    PASS = "PASS"  # noqa: S105 - a verdict, not a password
+    FAIL = "FAIL"  # the kernel's fault: what a bisection consumes
+    INFRA = "INFRA"  # ours: retried elsewhere or skipped
+
+
+class RunKind(enum.StrEnum):
+    PATCHED = "patched"
+    BASELINE = "baseline"
+    BISECT = "bisect"
+    HEALTH = "health"
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_host_state", "host", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[RunKind] = mapped_column(Enum(RunKind, native_enum=False, length=16))
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id", ondelete="SET NULL"))
+    application_id: Mapped[int | None] = mapped_column(
+        ForeignKey("applications.id", ondelete="SET NULL")
+    )
+    bisection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bisections.id", ondelete="SET NULL")
+    )
+    upto: Mapped[int] = mapped_column(default=0, doc="patches applied: 0 is the base")
+    commit: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(64))
+    load: Mapped[str] = mapped_column(String(64))
+    soak_seconds: Mapped[float]
+    state: Mapped[RunState] = mapped_column(
+        Enum(RunState, native_enum=False, length=16), default=RunState.QUEUED, index=True
+    )
+    verdict: Mapped[Verdict | None] = mapped_column(Enum(Verdict, native_enum=False, length=8))
+    reasons: Mapped[list[str]] = mapped_column(default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    kernel_release: Mapped[str | None] = mapped_column(Text)
+    boot_id: Mapped[str | None] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    load_started_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Crash(Base):
+    """One crash report seen on a run's console (or pstore, or previous boot's log)."""
+
+    __tablename__ = "crashes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    alt_titles: Mapped[list[str]] = mapped_column(default=list)
+    kind: Mapped[str] = mapped_column(String(32))
+    signature: Mapped[str] = mapped_column(String(64), index=True)
+    corrupted: Mapped[bool] = mapped_column(default=False)
+    frames: Mapped[list[str]] = mapped_column(default=list)
+    report: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16), default="console")
+    uptime_seconds: Mapped[float | None]
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
