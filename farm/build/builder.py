@@ -1,0 +1,298 @@
+"""Build a kernel commit with a config fragment, incrementally, once per (commit, config).
+
+Per tree, farm keeps a git worktree under the cache directory and, per (arch, config
+hash), a persistent ``make O=<dir>`` output directory. Checking a worktree out at the
+next commit rewrites only the files that differ, so make recompiles only what the patch
+changed; ccache catches the rest when a bisection jumps back and forth. A lock file per
+tree keeps two workers out of the same worktree and output directories. The finished
+artefacts are copied to the data directory, keyed by (commit, config hash): a second
+request is a cache hit that runs nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from farm.build import kconfig
+from farm.build.artifacts import (
+    BuildMetadata,
+    KernelArtifacts,
+    artifacts_dir,
+    build_id_for,
+    cached_build,
+)
+from farm.build.failures import Failure, check_toolchain, classify
+from farm.build.tree import farm_cache_dir, file_lock
+from farm.errors import InfraError
+from farm.git import git, resolve
+
+Progress = Callable[[str], None]
+_PROGRESS_EVERY = 10.0  # seconds between progress lines while make runs
+
+
+class _Make:
+    """One build's make invocations, all logged to build.log."""
+
+    def __init__(
+        self, src: Path, out: Path, env: dict[str, str], build_id: str, log: IO[str]
+    ) -> None:
+        self.src, self.out, self.env, self.log = src, out, env, log
+        self.variables = [
+            f"O={out}",
+            f"ARCH={kconfig.ARCH}",
+            "CC=ccache gcc",
+            "HOSTCC=ccache gcc",
+            f"KBUILD_BUILD_VERSION={build_id}",
+            "KBUILD_BUILD_USER=farm",
+            "KBUILD_BUILD_HOST=farm",
+        ]
+        self.lines: list[str] = []
+
+    def argv(self, targets: list[str], jobs: int = 1) -> list[str]:
+        return [
+            "nice",
+            "-n",
+            "10",
+            "make",
+            "-C",
+            str(self.src),
+            *self.variables,
+            f"-j{jobs}",
+            *targets,
+        ]
+
+    def command_line(self, targets: list[str], jobs: int) -> str:
+        env = f"CCACHE_DIR={shlex.quote(self.env['CCACHE_DIR'])}"
+        return f"{env} {shlex.join(self.argv(targets, jobs))}"
+
+    def __call__(self, targets: list[str], jobs: int = 1, progress: Progress | None = None) -> None:
+        self.log.write(f"$ {shlex.join(self.argv(targets, jobs))}\n")
+        self.log.flush()
+        try:
+            proc = subprocess.Popen(
+                self.argv(targets, jobs),
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+            )
+        except OSError as exc:
+            raise InfraError(
+                f"cannot run make: {exc}", hint="apt-get install build-essential"
+            ) from exc
+        assert proc.stdout is not None
+        last = time.monotonic()
+        for line in proc.stdout:
+            self.log.write(line)
+            self.lines.append(line)
+            if progress and time.monotonic() - last > _PROGRESS_EVERY:
+                progress(line.strip())
+                last = time.monotonic()
+        if proc.wait() != 0:
+            raise _MakeFailed(proc.returncode)
+
+
+class _MakeFailed(Exception):
+    def __init__(self, returncode: int) -> None:
+        super().__init__(returncode)
+        self.returncode = returncode
+
+
+def build_kernel(
+    tree: Path,
+    commit: str,
+    *,
+    data_dir: Path,
+    fragment: Path | None = None,
+    progress: Progress | None = None,
+    cache_dir: Path | None = None,
+) -> KernelArtifacts:
+    """Build ``commit`` of the git repository ``tree`` with ``fragment`` on tinyconfig.
+
+    Returns the artefacts (``cached`` when an earlier build is reused). A tree that does
+    not build raises KernelError naming the first error; our failures raise InfraError.
+    ``cache_dir`` (default ``$FARM_CACHE_DIR``) holds the worktree, output directories
+    and ccache."""
+    say = progress or (lambda _msg: None)
+    sha = resolve(tree, commit)
+    fragment = fragment or kconfig.default_fragment()
+    options = kconfig.read_fragment(fragment)
+    cfg_hash = kconfig.config_hash(options)
+    final = artifacts_dir(data_dir, sha, cfg_hash)
+    if hit := cached_build(final):
+        say(f"{final.name}: cached build, nothing to do")
+        return hit
+    cache = cache_dir or farm_cache_dir()
+    with file_lock(cache / "build" / f"{_tree_key(tree)}.lock"):
+        if hit := cached_build(final):  # built by another worker while we waited
+            return hit
+        return _build_locked(tree, sha, fragment, options, cfg_hash, cache, final, say)
+
+
+def _tree_key(tree: Path) -> str:
+    digest = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:8]
+    return f"{tree.resolve().name}-{digest}"
+
+
+def _build_locked(
+    tree: Path,
+    sha: str,
+    fragment: Path,
+    options: dict[str, str],
+    cfg_hash: str,
+    cache: Path,
+    final: Path,
+    say: Progress,
+) -> KernelArtifacts:
+    work = cache / "build" / _tree_key(tree)
+    env = {
+        **os.environ,
+        "LC_ALL": "C",
+        "CCACHE_DIR": str(cache / "ccache"),
+        "CCACHE_BASEDIR": str(work),
+    }
+    check_toolchain(env)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():  # an infrastructure failure: its log is replaced by the retry
+        shutil.rmtree(final)
+    src = _checkout(tree, sha, work / "src", say)
+    out = work / f"out-{kconfig.ARCH}-{cfg_hash[:8]}"
+    incremental = (out / "vmlinux").exists()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    build_id = build_id_for(sha, cfg_hash)
+    try:
+        with (staging / "build.log").open("w") as log:
+            make = _Make(src, out, env, build_id, log)
+            jobs = os.cpu_count() or 1
+            meta = BuildMetadata(
+                commit=sha,
+                config_hash=cfg_hash,
+                fragment=str(fragment),
+                arch=kconfig.ARCH,
+                state="building",
+                command=make.command_line([], jobs),
+                build_id=build_id,
+                started_at=dt.datetime.now(dt.UTC).isoformat(),
+                host=socket.gethostname(),
+                incremental=incremental,
+            )
+            log.write(f"{meta.command}\n")
+            meta.write(staging)
+            failure = _run(make, meta, out, src, options, jobs, staging, say)
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if failure:
+        raise failure.error(hint=f"less {final / 'build.log'}")
+    kind = "incremental" if incremental else "clean"
+    say(f"built {meta.release} ({kind}) in {meta.duration_seconds:.0f}s: {final}")
+    return KernelArtifacts.from_metadata(final, meta, cached=False)
+
+
+def _run(
+    make: _Make,
+    meta: BuildMetadata,
+    out: Path,
+    src: Path,
+    options: dict[str, str],
+    jobs: int,
+    staging: Path,
+    say: Progress,
+) -> Failure | None:
+    """Configure, make and collect; the outcome lands in ``meta`` and metadata.json."""
+    started = time.monotonic()
+    before = _ccache_stats(make.env)
+    failure = None
+    try:
+        say(f"configuring {meta.commit[:12]}: {kconfig.BASE_CONFIG} + {Path(meta.fragment).name}")
+        kconfig.configure(out, src, options, lambda targets: make(targets))
+        kind = "incremental" if meta.incremental else "clean"
+        say(f"building {meta.commit[:12]} with -j{jobs} ({kind})")
+        make([], jobs, say)
+        meta.modules = (
+            kconfig.parse_config((out / ".config").read_text()).get("CONFIG_MODULES") == "y"
+        )
+        if meta.modules:
+            _modules_tarball(make, jobs, staging)
+        _collect(out, staging)
+        meta.release = (out / "include" / "config" / "kernel.release").read_text().strip()
+        meta.state = "ok"
+    except _MakeFailed as exc:
+        failure = classify(make.lines, exc.returncode, src)
+        meta.state, meta.fault = "failed", failure.fault
+        meta.error, meta.error_lines = failure.message, failure.lines
+    finally:
+        meta.duration_seconds = round(time.monotonic() - started, 2)
+        meta.ccache = _ccache_delta(before, _ccache_stats(make.env))
+        meta.write(staging)
+    return failure
+
+
+def _checkout(tree: Path, sha: str, src: Path, say: Progress) -> Path:
+    """The persistent worktree of ``tree`` at ``sha``; git rewrites only changed files."""
+    if (src / ".git").exists():
+        git(src, "checkout", "-q", "--detach", "--force", sha, timeout=1800)
+        return src
+    say(f"creating the build worktree {src} (one time per tree)")
+    git(tree, "worktree", "prune")
+    src.parent.mkdir(parents=True, exist_ok=True)
+    git(tree, "worktree", "add", "-q", "--detach", "--force", str(src), sha, timeout=1800)
+    return src
+
+
+def _collect(out: Path, staging: Path) -> None:
+    for name, relative in (
+        ("bzImage", "arch/x86/boot/bzImage"),
+        ("System.map", "System.map"),
+        ("vmlinux", "vmlinux"),
+        (".config", ".config"),
+    ):
+        try:
+            shutil.copy2(out / relative, staging / name)
+        except OSError as exc:
+            raise InfraError(f"cannot copy {out / relative} to {staging}: {exc.strerror}") from exc
+
+
+def _modules_tarball(make: _Make, jobs: int, staging: Path) -> None:
+    """modules_install into a scratch root and pack it (configs with CONFIG_MODULES)."""
+    with tempfile.TemporaryDirectory(dir=staging) as root:
+        make(["modules_install", f"INSTALL_MOD_PATH={root}"], jobs)
+        with tarfile.open(staging / "modules.tar.xz", "w:xz") as tar:
+            tar.add(Path(root) / "lib", arcname="lib")
+
+
+def _ccache_stats(env: dict[str, str]) -> dict[str, int]:
+    proc = subprocess.run(
+        ["ccache", "--print-stats"], env=env, capture_output=True, text=True, check=False
+    )
+    stats = {}
+    for line in proc.stdout.splitlines():
+        key, _, value = line.partition("\t")
+        if value.isdigit():
+            stats[key] = int(value)
+    return stats
+
+
+def _ccache_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    def delta(*keys: str) -> int:
+        return sum(after.get(k, 0) - before.get(k, 0) for k in keys)
+
+    return {
+        "hits": delta("direct_cache_hit", "preprocessed_cache_hit"),
+        "misses": delta("cache_miss"),
+    }

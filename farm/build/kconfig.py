@@ -1,0 +1,161 @@
+"""Kernel configuration: a fragment merged onto tinyconfig, then verified.
+
+Kconfig silently drops an option whose dependencies are not met (SWAP without BLOCK,
+MEMCG without CGROUPS). A soak on a kernel that lacks what was asked for proves
+nothing, so every requested option is checked in the final .config and a missing one
+is an error naming the option and the dependency that removed it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from farm.errors import UserError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE_CONFIG = "tinyconfig"
+ARCH = "x86_64"
+
+_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
+_KCONFIG_KEYWORD = re.compile(
+    r"^(config|menuconfig|choice|endchoice|menu|endmenu|if|endif|source|comment)\b"
+)
+_SYMBOL = re.compile(r"\b[A-Z][A-Z0-9_]+\b")
+
+RunMake = Callable[[list[str]], None]
+
+
+def default_fragment() -> Path:
+    """The soak-test fragment shipped with farm: jobs/kconfig/soak.config."""
+    return REPO_ROOT / "jobs" / "kconfig" / "soak.config"
+
+
+def parse_config(text: str, *, source: str = "config") -> dict[str, str]:
+    """``CONFIG_X=v`` lines and ``# CONFIG_X is not set`` (as ``n``); later lines win."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if match := _SET.match(line):
+            values[match[1]] = match[2]
+        elif match := _UNSET.match(line):
+            values[match[1]] = "n"
+        elif line and not line.startswith("#"):
+            raise UserError(
+                f"{source}:{number}: not a kernel config line: {raw!r}",
+                hint="write CONFIG_NAME=y or '# CONFIG_NAME is not set'",
+            )
+    return values
+
+
+def read_fragment(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read config fragment {path}: {exc.strerror}") from exc
+    return parse_config(text, source=str(path))
+
+
+def config_hash(fragment: Mapping[str, str]) -> str:
+    """Identity of a configuration request: base, arch and the fragment's options
+    (order and comments do not matter)."""
+    lines = [f"base={BASE_CONFIG}", f"arch={ARCH}"]
+    lines += [f"{name}={value}" for name, value in sorted(fragment.items())]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def configure(out: Path, src: Path, fragment: Mapping[str, str], run_make: RunMake) -> None:
+    """Write ``out/.config``: tinyconfig, the fragment on top, olddefconfig, verified.
+
+    An unchanged result keeps the previous file and its mtime, so make does not
+    re-sync the configuration and recompile for nothing."""
+    config = out / ".config"
+    previous = config.read_bytes() if config.exists() else None
+    stat = config.stat() if config.exists() else None
+    run_make([BASE_CONFIG])
+    merged = _merge(config.read_text(), fragment)
+    config.write_text(merged)
+    run_make(["olddefconfig"])
+    verify(parse_config(config.read_text()), fragment, src)
+    if previous is not None and stat is not None and config.read_bytes() == previous:
+        os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def _merge(base: str, fragment: Mapping[str, str]) -> str:
+    """What merge_config.sh does: drop the base's lines for the fragment's options and
+    append the fragment (the last value of a choice wins in Kconfig)."""
+    kept = []
+    for line in base.splitlines():
+        match = _SET.match(line) or _UNSET.match(line)
+        if not (match and match[1] in fragment):
+            kept.append(line)
+    for name, value in fragment.items():
+        kept.append(f"# {name} is not set" if value == "n" else f"{name}={value}")
+    return "\n".join(kept) + "\n"
+
+
+def verify(final: Mapping[str, str], requested: Mapping[str, str], src: Path) -> None:
+    """Every requested option has its value in ``final``, or a UserError lists each one
+    that does not and why."""
+    problems = []
+    for name, want in requested.items():
+        got = final.get(name, "n")
+        if got != want:
+            problems.append(f"  {name}: asked {want}, got {got}: {_why(name, want, final, src)}")
+    if problems:
+        raise UserError(
+            "the kernel configuration lacks options the fragment asks for:\n" + "\n".join(problems),
+            hint="add the missing dependencies to the fragment (or drop the option)",
+        )
+
+
+def _why(name: str, want: str, final: Mapping[str, str], src: Path) -> str:
+    symbol = name.removeprefix("CONFIG_")
+    depends = list(_dependencies(src, symbol))
+    if not depends:
+        if not _is_defined(src, symbol):
+            return "no such option in this tree"
+        if want == "n":
+            return "another option selects it"
+        return "no unmet 'depends on'; something else forces it (a choice or a select)"
+    unmet = sorted(
+        {s for dep in depends for s in _SYMBOL.findall(dep) if final.get(f"CONFIG_{s}", "n") == "n"}
+    )
+    shown = " && ".join(f"({d})" for d in depends)
+    return f"depends on {shown}" + (f"; not set: {', '.join(unmet)}" if unmet else "")
+
+
+def _kconfig_files(src: Path) -> Iterator[Path]:
+    for path in src.rglob("Kconfig*"):
+        if path.is_file() and "Documentation" not in path.parts:
+            yield path
+
+
+def _definitions(src: Path, symbol: str) -> Iterator[list[str]]:
+    """The body lines of each ``config SYMBOL`` entry."""
+    header = re.compile(rf"^\s*(menu)?config\s+{re.escape(symbol)}\s*$")
+    for path in _kconfig_files(src):
+        lines = path.read_text(errors="replace").splitlines()
+        for index, line in enumerate(lines):
+            if header.match(line):
+                body = []
+                for following in lines[index + 1 :]:
+                    if _KCONFIG_KEYWORD.match(following):
+                        break
+                    body.append(following.strip())
+                yield body
+
+
+def _is_defined(src: Path, symbol: str) -> bool:
+    return any(True for _ in _definitions(src, symbol))
+
+
+def _dependencies(src: Path, symbol: str) -> Iterator[str]:
+    for body in _definitions(src, symbol):
+        for line in body:
+            if line.startswith("depends on "):
+                yield line.removeprefix("depends on ").strip()

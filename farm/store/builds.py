@@ -1,0 +1,41 @@
+"""The table of kernel builds: one row per (commit, config hash)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Enum, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from farm.store.base import Base, utcnow
+
+
+class BuildState(enum.StrEnum):
+    BUILDING = "building"
+    OK = "ok"
+    FAILED = "failed"
+
+
+class Build(Base):
+    """A kernel build. ``fault`` says whose a failure is: ``kernel`` (the tree does not
+    build, a finding) or ``infra`` (ours, retried)."""
+
+    __tablename__ = "builds"
+    __table_args__ = (UniqueConstraint("commit", "config_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commit: Mapped[str] = mapped_column(String(64), index=True)
+    config_hash: Mapped[str] = mapped_column(String(64))
+    state: Mapped[BuildState] = mapped_column(
+        Enum(BuildState, native_enum=False, length=16), default=BuildState.BUILDING
+    )
+    artifacts_dir: Mapped[str] = mapped_column(Text)
+    release: Mapped[str | None] = mapped_column(Text)
+    build_id: Mapped[str | None] = mapped_column(String(64))
+    duration_seconds: Mapped[float | None]
+    incremental: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    fault: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
