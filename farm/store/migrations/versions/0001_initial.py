@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 04:55:09.844821
+Create Date: 2026-11-26 05:05:27.461791
 """
 
 from collections.abc import Sequence
@@ -52,6 +52,31 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("run_id", "regression"),
     )
+    op.create_table(
+        "builds",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("commit", sa.String(length=64), nullable=False),
+        sa.Column("config_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum("BUILDING", "OK", "FAILED", name="buildstate", native_enum=False, length=16),
+            nullable=False,
+        ),
+        sa.Column("artifacts_dir", sa.Text(), nullable=False),
+        sa.Column("release", sa.Text(), nullable=True),
+        sa.Column("build_id", sa.String(length=64), nullable=True),
+        sa.Column("duration_seconds", sa.Double(), nullable=True),
+        sa.Column("incremental", sa.Boolean(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("fault", sa.String(length=8), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("commit", "config_hash"),
+    )
+    with op.batch_alter_table("builds", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_builds_commit"), ["commit"], unique=False)
+
     op.create_table(
         "runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -227,5 +252,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_runs_host_state")
 
     op.drop_table("runs")
+    with op.batch_alter_table("builds", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_builds_commit"))
+
+    op.drop_table("builds")
     op.drop_table("bisections")
     # ### end Alembic commands ###
