@@ -18,6 +18,7 @@ from farm.errors import FarmError
 
 # name -> "module:attribute"; one line per command keeps stages out of each other's way.
 COMMANDS: dict[str, str] = {
+    "build": "farm.cli.build_cmd:build",
     "config": "farm.cli.config_cmd:config",
 }
 
