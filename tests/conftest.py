@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kernel_fixtures import kernel_build_env, linux_tree, soak_kernel  # noqa: F401
 
 from farm.config import FarmConfig, load_config
 from farm.store import Store

@@ -233,7 +233,7 @@ def _run(
         meta.release = (out / "include" / "config" / "kernel.release").read_text().strip()
         meta.state = "ok"
     except _MakeFailed as exc:
-        failure = classify(make.lines, exc.returncode, src)
+        failure = classify(make.lines, exc.returncode, src, out)
         meta.state, meta.fault = "failed", failure.fault
         meta.error, meta.error_lines = failure.message, failure.lines
     finally:

@@ -7,6 +7,7 @@ The tools are checked before make starts; after a failure the log decides.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -76,16 +77,18 @@ def check_toolchain(env: Mapping[str, str]) -> None:
         )
 
 
-def classify(log: Sequence[str], returncode: int, src: Path) -> Failure:
-    """Turn make's exit status and output into a Failure with its first error lines."""
+def classify(log: Sequence[str], returncode: int, src: Path, out: Path) -> Failure:
+    """Turn make's exit status and output into a Failure with its first error lines.
+    Paths are shown relative to the source tree (mm/foo.c), as the patch names them."""
+    prefixes = (f"{src}/", f"{os.path.relpath(src, out)}/")
     if returncode < 0:
         name = signal.Signals(-returncode).name
-        return Failure("infra", f"make was killed by {name}", _first_errors(log, src))
+        return Failure("infra", f"make was killed by {name}", _first_errors(log, prefixes))
     for pattern, what in _INFRA:
         for line in log:
             if pattern.search(line):
-                return Failure("infra", f"{what}: {line.strip()}", _first_errors(log, src))
-    errors = _first_errors(log, src)
+                return Failure("infra", f"{what}: {line.strip()}", _first_errors(log, prefixes))
+    errors = _first_errors(log, prefixes)
     for line in errors:
         if match := _COMPILE_ERROR.match(line):
             where = f"{match['file']}:{match['line']}"
@@ -98,12 +101,13 @@ def classify(log: Sequence[str], returncode: int, src: Path) -> Failure:
     return Failure("kernel", f"does not build: {last}", errors)
 
 
-def _first_errors(log: Sequence[str], src: Path, limit: int = 20) -> list[str]:
+def _first_errors(log: Sequence[str], prefixes: Sequence[str], limit: int = 20) -> list[str]:
     """The first error lines, with the source tree prefix cut so paths read mm/foo.c."""
-    prefix = f"{src}/"
     picked = []
     for line in log:
-        text = line.rstrip().replace(prefix, "")
+        text = line.rstrip()
+        for prefix in prefixes:
+            text = text.replace(prefix, "")
         if _COMPILE_ERROR.match(text) or _LINK_ERROR.search(text) or _MAKE_ERROR.match(text):
             picked.append(text)
         if len(picked) >= limit:

@@ -108,3 +108,17 @@ def _unpack_and_commit(tmp: Path, say: Progress) -> Path:
     git(staging, "commit", "-q", "--no-verify", "-m", "Debian linux-source 6.1", env=_COMMIT_ENV)
     git(staging, "tag", BASE_TAG)
     return staging
+
+
+def commit_edit(tree: Path, path: str, text: str, message: str, parent: str = BASE_TAG) -> str:
+    """A commit on ``parent`` that appends ``text`` to one file, made with git plumbing
+    (a private index, no checkout), so no branch or working file of ``tree`` changes.
+    The tests and benchmarks use it as a stand-in for "one more patch"."""
+    with tempfile.TemporaryDirectory(prefix="farm-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        git(tree, "read-tree", parent, env=env)
+        old = git(tree, "show", f"{parent}:{path}")
+        blob = git(tree, "hash-object", "-w", "--stdin", input=(old + text).encode()).strip()
+        git(tree, "update-index", "--cacheinfo", f"100644,{blob},{path}", env=env)
+        written = git(tree, "write-tree", env=env).strip()
+    return git(tree, "commit-tree", written, "-p", parent, "-m", message, env=_COMMIT_ENV).strip()

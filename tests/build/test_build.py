@@ -1,0 +1,114 @@
+"""Real kernel builds of linux-source 6.1 with the soak fragment.
+
+One clean build per session (the shared ``soak_kernel``), then builds that reuse its
+output directory: a cache hit, one more commit touching one mm/ file, a commit that
+does not compile. Each new commit is made with git plumbing on top of the base
+(farm.build.tree.commit_edit), so the cached tree's branches and files are untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+from kernel_fixtures import KernelBuildEnv
+
+from farm.build import KernelArtifacts
+from farm.build.kconfig import default_fragment, parse_config, read_fragment
+from farm.build.tree import BASE_TAG, commit_edit
+from farm.errors import InfraError, KernelError
+from farm.git import git
+
+pytestmark = [pytest.mark.slow, pytest.mark.kernel]
+
+
+def compiled_objects(log: Path) -> list[str]:
+    return re.findall(r"^\s+CC\s+(\S+\.o)$", log.read_text(), re.M)
+
+
+def test_a_clean_build_has_every_artefact_and_the_requested_options(
+    soak_kernel: KernelArtifacts,
+) -> None:
+    assert not soak_kernel.cached and not soak_kernel.incremental
+    for path in (
+        soak_kernel.bzimage,
+        soak_kernel.system_map,
+        soak_kernel.vmlinux,
+        soak_kernel.config,
+    ):
+        assert path.stat().st_size > 0, path
+    assert soak_kernel.release == "6.1.192"
+    assert soak_kernel.build_id == f"farm-{soak_kernel.commit[:12]}-{soak_kernel.config_hash[:8]}"
+    config = parse_config(soak_kernel.config.read_text())
+    for name, value in read_fragment(default_fragment()).items():
+        assert config.get(name, "n") == value, name
+    assert " T deferred_split_scan" in soak_kernel.system_map.read_text()
+
+
+def test_the_build_log_starts_with_the_command_that_reproduces_it(
+    soak_kernel: KernelArtifacts,
+) -> None:
+    first = soak_kernel.build_log.read_text().splitlines()[0]
+    assert first.startswith("CCACHE_DIR=") and " make -C " in first
+    assert f"KBUILD_BUILD_VERSION={soak_kernel.build_id}" in first
+    meta = json.loads(soak_kernel.metadata.read_text())
+    assert meta["state"] == "ok" and meta["command"] == first
+    assert meta["release"] == soak_kernel.release and meta["incremental"] is False
+    assert meta["ccache"]["misses"] > 100
+
+
+def test_the_same_commit_and_config_again_is_a_cache_hit_that_builds_nothing(
+    kernel_build_env: KernelBuildEnv, soak_kernel: KernelArtifacts
+) -> None:
+    log_before = soak_kernel.build_log.stat().st_mtime_ns
+    again = kernel_build_env.build(BASE_TAG)
+    assert again.cached and again.dir == soak_kernel.dir
+    assert again.build_log.stat().st_mtime_ns == log_before
+    assert sorted(p.name for p in again.dir.parent.iterdir()) == [soak_kernel.dir.name]
+
+
+def test_one_more_commit_touching_mm_recompiles_only_a_few_objects(
+    kernel_build_env: KernelBuildEnv, soak_kernel: KernelArtifacts
+) -> None:
+    commit = commit_edit(
+        kernel_build_env.tree, "mm/swap.c", "\nint farm_test_marker = 42;\n", "mm: a marker"
+    )
+    patched = kernel_build_env.build(commit)
+    assert patched.incremental and not patched.cached
+    assert patched.commit == commit and patched.build_id != soak_kernel.build_id
+    objects = compiled_objects(patched.build_log)
+    assert "mm/swap.o" in objects
+    assert len(objects) <= 5, objects
+    assert " D farm_test_marker" in patched.system_map.read_text()
+
+
+def test_a_commit_that_does_not_compile_is_the_kernels_fault_naming_file_and_line(
+    kernel_build_env: KernelBuildEnv, soak_kernel: KernelArtifacts
+) -> None:
+    tree = kernel_build_env.tree
+    lines = git(tree, "show", f"{BASE_TAG}:mm/vmstat.c").count("\n")
+    commit = commit_edit(tree, "mm/vmstat.c", "int farm_broken = ;\n", "mm: broken")
+    with pytest.raises(KernelError, match=rf"does not compile: mm/vmstat.c:{lines + 1}:"):
+        kernel_build_env.build(commit)
+    # Asking again answers from the record instead of compiling again.
+    with pytest.raises(KernelError, match="recorded earlier"):
+        kernel_build_env.build(commit)
+
+
+def test_a_missing_tool_is_our_fault_not_the_kernels(
+    kernel_build_env: KernelBuildEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in os.environ["PATH"].split(os.pathsep):
+        for tool in Path(directory).glob("*") if Path(directory).is_dir() else []:
+            if tool.name != "bison" and not (bin_dir / tool.name).exists():
+                (bin_dir / tool.name).symlink_to(tool)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    commit = commit_edit(kernel_build_env.tree, "mm/swap.c", "\n/* unbuilt */\n", "mm: unbuilt")
+    with pytest.raises(InfraError, match=r"missing bison \(bison\)") as caught:
+        kernel_build_env.build(commit)
+    assert "apt-get install bison" in str(caught.value)
