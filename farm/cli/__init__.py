@@ -20,6 +20,8 @@ from farm.errors import FarmError
 COMMANDS: dict[str, str] = {
     "build": "farm.cli.build_cmd:build",
     "config": "farm.cli.config_cmd:config",
+    "series": "farm.cli.series_cmd:series",
+    "submit": "farm.cli.series_cmd:submit",
 }
 
 

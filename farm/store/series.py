@@ -51,7 +51,7 @@ class Patch(Base):
     cc: Mapped[list[str]] = mapped_column(default=list)
     patch_id: Mapped[str | None] = mapped_column(String(64), index=True)
     files: Mapped[list[str]] = mapped_column(default=list, doc="paths the diff touches")
-    raw: Mapped[bytes] = mapped_column(LargeBinary, doc="the message as git am reads it")
+    raw: Mapped[bytes] = mapped_column(LargeBinary, doc="the message exactly as received")
 
     series: Mapped[Series] = relationship(back_populates="patches")
 
@@ -66,6 +66,7 @@ class Application(Base):
     tree: Mapped[str] = mapped_column(Text, doc="path of the git repository")
     base_commit: Mapped[str] = mapped_column(String(64))
     branch: Mapped[str] = mapped_column(Text)
+    worktree: Mapped[str | None] = mapped_column(Text, doc="farm-owned checkout of the branch")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     series: Mapped[Series] = relationship(back_populates="applications")
@@ -74,7 +75,7 @@ class Application(Base):
     )
 
     def commit_for(self, upto: int) -> str:
-        """The commit of base + patches 1..upto (0 is the base itself)."""
+        """The commit with the applied patches up to number ``upto`` (0 is the base)."""
         if upto == 0:
             return self.base_commit
         for commit in self.commits:

@@ -167,6 +167,7 @@ def upgrade() -> None:
         sa.Column("tree", sa.Text(), nullable=False),
         sa.Column("base_commit", sa.String(length=64), nullable=False),
         sa.Column("branch", sa.Text(), nullable=False),
+        sa.Column("worktree", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["series_id"], ["series.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),

@@ -1,0 +1,220 @@
+"""farm submit, farm series list|show: patch series in, and what the store knows of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from farm.cli.common import emit_json, get_config, get_store, json_option
+from farm.config import FarmConfig
+from farm.errors import UserError
+from farm.intake.series import parse_selection
+from farm.intake.submit import IntakeResult, intake
+from farm.store.series import Application, Series
+from farm.units import format_duration, parse_duration
+
+
+@click.command()
+@click.argument("path", metavar="SERIES", type=click.Path(path_type=Path))
+@click.option("--upto", type=click.IntRange(min=1), help="Apply patches 1..N only.")
+@click.option("--patches", "selection", metavar="LIST", help="Apply these patches, e.g. 1-7,9.")
+@click.option("--base", metavar="REF", help="Commit to apply on (default: base-commit:).")
+@click.option("--tree", type=click.Path(path_type=Path, file_okay=False), help="Kernel git tree.")
+@click.option("--hosts", metavar="A,B", help="Hosts to soak on (default: all).")
+@click.option("--load", metavar="NAME", help="Load to run (default: from the config).")
+@click.option("--soak", metavar="DURATION", help="Soak length, e.g. 12h or 1h30m.")
+@click.option("--dry-run", is_flag=True, help="Only read the series: no git, no database.")
+@click.option("--allow-incomplete", is_flag=True, help="Go ahead despite gaps or duplicates.")
+@json_option
+@click.pass_context
+def submit(
+    ctx: click.Context,
+    path: Path,
+    upto: int | None,
+    selection: str | None,
+    base: str | None,
+    tree: Path | None,
+    hosts: str | None,
+    load: str | None,
+    soak: str | None,
+    dry_run: bool,
+    allow_incomplete: bool,
+    as_json: bool,
+) -> None:
+    """Read a patch series (mbox, maildir or format-patch directory) and apply it."""
+    config = get_config(ctx)
+    plan = _plan(config, hosts, load, soak)
+    result = intake(
+        config,
+        None if dry_run else get_store(ctx),
+        path,
+        upto=upto,
+        patches=parse_selection(selection) if selection else None,
+        base=base,
+        tree=tree,
+        allow_incomplete=allow_incomplete,
+        dry_run=dry_run,
+    )
+    if as_json:
+        emit_json(result.to_json() if dry_run else {**result.to_json(), "next": plan})
+        return
+    _print_result(result)
+    click.echo(f"next: {_next_step(result, plan)}")
+
+
+def _plan(
+    config: FarmConfig, hosts: str | None, load: str | None, soak: str | None
+) -> dict[str, Any]:
+    """Check the soak options before any work, so a typo costs nothing."""
+    names = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
+    chosen = [config.host(n).name for n in names] if names else [h.name for h in config.hosts]
+    return {
+        "hosts": chosen,
+        "load": load or config.default_load,
+        "soak_seconds": parse_duration(soak or config.default_soak),
+    }
+
+
+def _next_step(result: IntakeResult, plan: dict[str, Any]) -> str:
+    soak = (
+        f"boot it on {', '.join(plan['hosts'])} and soak with load {plan['load']} "
+        f"for {format_duration(plan['soak_seconds'])}"
+    )
+    if result.dry_run:
+        count = len(result.selected)
+        return f"without --dry-run, farm applies {count} patches in a worktree, builds, {soak}"
+    return f"build {result.branch} ({(result.head or '')[:12]}), {soak}"
+
+
+def _print_result(result: IntakeResult) -> None:
+    series = result.series
+    cover = f", cover {series.cover.message_id}" if series.cover else ""
+    click.echo(f"series {series.title!r} v{series.version}, {series.total} patches{cover}")
+    if series.base_commit:
+        click.echo(f"base-commit: {series.base_commit}")
+    width = len(str(series.total))
+    for patch in series.patches:
+        mark = "+" if patch.index in result.selected else " "
+        sha = result.commits.get(patch.index, "")[:12]
+        click.echo(f" {mark} {patch.index:0{width}d}/{series.total} {sha:12} {patch.subject}")
+    if series.missing:
+        click.echo(f"missing: {', '.join(map(str, series.missing))}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not result.dry_run:
+        verb = "reused" if result.reused else "applied"
+        click.echo(
+            f"{verb} {len(result.selected)} patches on {(result.base or '')[:12]} as series "
+            f"{result.series_id}, branch {result.branch} in {result.worktree}"
+        )
+
+
+@click.group()
+def series() -> None:
+    """Patch series farm has read."""
+
+
+@series.command("list")
+@json_option
+@click.pass_context
+def list_series(ctx: click.Context, as_json: bool) -> None:
+    """Every series, newest first."""
+    with get_store(ctx).session() as session:
+        applied = (
+            select(Application.series_id, func.count().label("n"))
+            .group_by(Application.series_id)
+            .subquery()
+        )
+        rows = session.execute(
+            select(Series, func.coalesce(applied.c.n, 0))
+            .outerjoin(applied, applied.c.series_id == Series.id)
+            .order_by(Series.id.desc())
+        ).all()
+        items = [{**_series_json(s), "applications": n} for s, n in rows]
+    if as_json:
+        emit_json(items)
+        return
+    if not items:
+        click.echo("no series yet; try: farm submit series.mbox")
+    for item in items:
+        click.echo(
+            f"{item['id']:4d}  v{item['version']}  {item['total']:3d} patches  "
+            f"{item['applications']} applied  {item['title']}"
+        )
+
+
+@series.command("show")
+@click.argument("series_id", metavar="ID", type=int)
+@json_option
+@click.pass_context
+def show_series(ctx: click.Context, series_id: int, as_json: bool) -> None:
+    """One series: its patches, their mail headers and where they were applied."""
+    with get_store(ctx).session() as session:
+        row = session.get(Series, series_id)
+        if row is None:
+            raise UserError(f"no series with id {series_id}", hint="farm series list")
+        data = {
+            **_series_json(row),
+            "patches": [
+                {
+                    "index": p.index,
+                    "subject": p.subject,
+                    "author": p.author,
+                    "date": p.date,
+                    "message_id": p.message_id,
+                    "in_reply_to": p.in_reply_to,
+                    "patch_id": p.patch_id,
+                    "files": p.files,
+                }
+                for p in row.patches
+            ],
+            "applications": [
+                {
+                    "id": a.id,
+                    "tree": a.tree,
+                    "base_commit": a.base_commit,
+                    "branch": a.branch,
+                    "worktree": a.worktree,
+                    "commits": {str(c.index): c.sha for c in a.commits},
+                }
+                for a in row.applications
+            ],
+        }
+    if as_json:
+        emit_json(data)
+        return
+    _print_series(data)
+
+
+def _series_json(row: Series) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "title": row.title,
+        "version": row.version,
+        "total": row.total,
+        "base_commit": row.base_commit,
+        "cover_message_id": row.cover_message_id,
+        "change_id": row.change_id,
+        "source": row.source,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def _print_series(data: dict[str, Any]) -> None:
+    head = f"series {data['id']}: {data['title']!r} v{data['version']}"
+    click.echo(f"{head}, {data['total']} patches")
+    click.echo(f"  source: {data['source']}")
+    for key in ("base_commit", "cover_message_id", "change_id"):
+        if data[key]:
+            click.echo(f"  {key.replace('_', '-')}: {data[key]}")
+    for patch in data["patches"]:
+        click.echo(f"  {patch['index']:3d} {patch['subject']}")
+        click.echo(f"      {patch['author']}  {patch['message_id'] or '(no Message-ID)'}")
+    for app in data["applications"]:
+        click.echo(f"  application {app['id']}: {app['branch']} on {app['base_commit'][:12]}")
+        click.echo(f"      tree {app['tree']}, worktree {app['worktree']}")
+        for index, sha in app["commits"].items():
+            click.echo(f"      {int(index):3d} {sha}")

@@ -1,0 +1,232 @@
+"""``farm submit``'s work: mail in, a stored series and one commit per patch out.
+
+The order keeps failures clean and the database lock short: read and check the mail
+(no git, no database), resolve tree and base, apply in a worktree under a temporary
+name, then record everything in one transaction and give the worktree its final name.
+Any failure removes the worktree and rolls the transaction back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from farm.config import FarmConfig
+from farm.errors import UserError
+from farm.git import is_git_repo, resolve
+from farm.intake.apply import Worktree, apply_patches, patch_ids
+from farm.intake.mbox import read_mails
+from farm.intake.series import ParsedSeries, PatchMail, group_series
+from farm.store import Store
+from farm.store.series import Application, AppliedCommit, Patch, Series
+
+
+@dataclass
+class IntakeResult:
+    """What intake did (or, with ``dry_run``, would do)."""
+
+    series: ParsedSeries
+    selected: list[int]
+    dry_run: bool
+    tree: Path | None = None
+    base: str | None = None
+    series_id: int | None = None
+    application_id: int | None = None
+    branch: str | None = None
+    worktree: Path | None = None
+    commits: dict[int, str] = field(default_factory=dict)
+    reused: bool = False
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.series.warnings
+
+    @property
+    def head(self) -> str | None:
+        """The commit with every selected patch applied."""
+        return self.commits[self.selected[-1]] if self.commits else self.base
+
+    def to_json(self) -> dict[str, Any]:
+        selected = [p for p in self.series.patches if p.index in self.selected]
+        data = self.series.summary(selected)
+        if not self.dry_run:
+            data.update(
+                series_id=self.series_id,
+                application_id=self.application_id,
+                reused=self.reused,
+                tree=str(self.tree),
+                base=self.base,
+                branch=self.branch,
+                worktree=str(self.worktree),
+                commits={str(i): sha for i, sha in self.commits.items()},
+            )
+        return data
+
+
+def intake(
+    config: FarmConfig,
+    store: Store | None,
+    path: Path,
+    *,
+    upto: int | None = None,
+    patches: list[int] | None = None,
+    base: str | None = None,
+    tree: Path | None = None,
+    allow_incomplete: bool = False,
+    dry_run: bool = False,
+) -> IntakeResult:
+    """Read the series at ``path``; unless ``dry_run``, store it and apply it."""
+    series = group_series(read_mails(path), source=str(path))
+    series.check_complete(allow_incomplete)
+    chosen = series.select(upto, patches)
+    result = IntakeResult(series, [p.index for p in chosen], dry_run)
+    if dry_run:
+        return result
+    if store is None:
+        raise UserError("a database is needed to submit without --dry-run")
+    result.tree = resolve_tree(config, tree)
+    result.base = resolve(result.tree, resolve_base_ref(config, result.tree, base, series))
+    ids = patch_ids(result.tree, series.patches)
+    content = content_hash(series, ids)
+    if _reuse(store, result, content):
+        return result
+    temporary = f"tmp-{uuid.uuid4().hex[:12]}"
+    work = Worktree(result.tree, config.data_dir / "worktrees" / temporary, f"farm/{temporary}")
+    commits = apply_patches(work, result.base, chosen)
+    try:
+        _record(store, result, work, commits, ids, content, source=str(path.resolve()))
+    except BaseException:
+        work.remove()
+        if result.worktree and result.branch:  # renamed already
+            Worktree(result.tree, result.worktree, result.branch).remove()
+        raise
+    return result
+
+
+def resolve_tree(config: FarmConfig, tree: Path | None) -> Path:
+    """--tree, else the first configured tree, else the current directory if it is a repo."""
+    configured = config.tree()
+    candidate = tree or (configured.path if configured else None)
+    if candidate is None and is_git_repo(Path.cwd()):
+        candidate = Path.cwd()
+    if candidate is None:
+        raise UserError(
+            "no kernel tree to apply the series to: no --tree, no [[trees]] in the "
+            "configuration and the current directory is not a git repository",
+            hint="farm submit SERIES --tree ~/src/linux",
+        )
+    if not is_git_repo(candidate):
+        raise UserError(f"tree {candidate} is not a git repository", hint="--tree ~/src/linux")
+    return Path(candidate).resolve()
+
+
+def resolve_base_ref(config: FarmConfig, tree: Path, base: str | None, series: ParsedSeries) -> str:
+    """--base, else the series' ``base-commit:``, else the tree's configured base."""
+    configured = next((t.base for t in config.trees if t.path.resolve() == tree), None)
+    ref = base or series.base_commit or configured
+    if ref is None:
+        raise UserError(
+            f"series {series.label} names no base-commit and none was given",
+            hint="farm submit SERIES --base v6.15-rc5   # the commit the series was written on",
+        )
+    return ref
+
+
+def content_hash(series: ParsedSeries, ids: dict[int, str]) -> str:
+    """A series' identity: its version and the patch-ids of its patches, in order."""
+    digest = hashlib.sha256(f"v{series.version}/{series.total}\n".encode())
+    for patch in series.patches:
+        own = ids.get(patch.index) or hashlib.sha256(patch.mail.raw_body).hexdigest()
+        digest.update(f"{patch.index} {own}\n".encode())
+    return digest.hexdigest()
+
+
+def _reuse(store: Store, result: IntakeResult, content: str) -> bool:
+    """The same series already applied the same way: say so, and reuse it."""
+    with store.session() as session:
+        known = session.scalars(
+            select(Series).where(Series.content_hash == content).order_by(Series.id)
+        ).first()
+        if known is None:
+            return False
+        result.series_id = known.id
+        result.series.warnings.append(f"this series was submitted before as series {known.id}")
+        for app in known.applications:
+            commits = {c.index: c.sha for c in app.commits}
+            worktree = Worktree(Path(app.tree), Path(app.worktree or ""), app.branch)
+            if (
+                Path(app.tree) == result.tree
+                and app.base_commit == result.base
+                and sorted(commits) == result.selected
+                and worktree.exists()
+            ):
+                result.application_id, result.commits = app.id, commits
+                result.branch, result.worktree, result.reused = app.branch, worktree.path, True
+                result.series.warnings.append(f"reusing its application {app.id} ({app.branch})")
+                return True
+    return False
+
+
+def _record(
+    store: Store,
+    result: IntakeResult,
+    work: Worktree,
+    commits: dict[int, str],
+    ids: dict[int, str],
+    content: str,
+    source: str,
+) -> None:
+    assert result.tree is not None and result.base is not None
+    with store.session() as session:
+        row = session.get(Series, result.series_id) if result.series_id else None
+        if row is None:
+            row = _series_row(result.series, ids, content, source)
+            session.add(row)
+        app = Application(series=row, tree=str(result.tree), base_commit=result.base, branch="")
+        session.add(app)
+        session.flush()
+        result.worktree = work.path.parent / f"series-{row.id}-a{app.id}"
+        result.branch = f"farm/series-{row.id}-v{row.version}-a{app.id}"
+        work.rename(result.worktree, result.branch)
+        result.series_id, result.application_id, result.commits = row.id, app.id, commits
+        app.branch, app.worktree = result.branch, str(result.worktree)
+        app.commits = [AppliedCommit(index=i, sha=sha) for i, sha in commits.items()]
+
+
+def _series_row(series: ParsedSeries, ids: dict[int, str], content: str, source: str) -> Series:
+    return Series(
+        title=series.title,
+        version=series.version,
+        total=series.total,
+        base_commit=series.base_commit,
+        cover_message_id=series.cover.message_id if series.cover else None,
+        change_id=series.change_id,
+        prerequisite_patch_ids=series.prerequisite_patch_ids,
+        source=source,
+        content_hash=content,
+        patches=[_patch_row(p, ids.get(p.index)) for p in series.patches],
+    )
+
+
+def _patch_row(patch: PatchMail, patch_id: str | None) -> Patch:
+    mail = patch.mail
+    return Patch(
+        index=patch.index,
+        subject=patch.subject,
+        full_subject=mail.subject,
+        message_id=mail.message_id,
+        in_reply_to=mail.in_reply_to,
+        references=list(mail.references),
+        author=patch.author,
+        date=mail.date,
+        to=list(mail.to),
+        cc=list(mail.cc),
+        patch_id=patch_id,
+        files=list(patch.files),
+        raw=mail.raw,
+    )

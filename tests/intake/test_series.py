@@ -1,0 +1,113 @@
+"""From mail to a series: ordering, replies, versions, gaps, duplicates, trailers."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from farm.errors import UserError
+from farm.intake.mbox import read_mails
+from farm.intake.series import ParsedSeries, group_series, parse_selection
+
+from .conftest import MBOXES
+
+
+def series(name: str) -> ParsedSeries:
+    return group_series(read_mails(MBOXES / name), source=name)
+
+
+def test_a_real_series_reads_title_version_trailers_and_patches() -> None:
+    s = series("series-v2.mbox")
+    assert (s.title, s.version, s.total, s.missing) == (
+        "mm: fix deferred split accounting",
+        2,
+        5,
+        [],
+    )
+    assert s.base_commit == "6a3b1d5a2f0504c23e7652c3bc56653aef14b12d"
+    assert s.change_id == "20231114-deferred-split-a1b2c3"
+    assert [p.subject for p in s.patches][:2] == ["mm/thp: return 33", "mm/vmscan: scan more"]
+    assert s.patches[0].files == ("mm/huge_memory.c",)
+
+
+def test_the_in_body_from_names_the_author_not_the_sender() -> None:
+    s = series("series-v2.mbox")
+    assert s.patches[1].mail.author == "Ada Lovelace <ada@example.org>"
+    assert s.patches[1].author == "Jürgen Groß <jgross@example.com>"
+
+
+def test_patches_are_ordered_by_number_not_by_mbox_order() -> None:
+    mails = read_mails(MBOXES / "series-v2.mbox")
+    random.Random(7).shuffle(mails)
+    assert [p.index for p in group_series(mails).patches] == [1, 2, 3, 4, 5]
+
+
+def test_replies_in_the_thread_are_ignored_and_counted() -> None:
+    s = series("thread-with-replies.mbox")
+    assert [p.index for p in s.patches] == [1, 2, 3, 4, 5]
+    assert s.warnings == ["ignored 3 replies or other messages without a patch"]
+    assert all("Rev Iewer" not in p.author for p in s.patches)
+
+
+def test_mixed_versions_take_the_newest_complete_and_say_so() -> None:
+    s = series("mixed-versions.mbox")
+    assert s.version == 2
+    assert "v3 (4 of 5)" in s.warnings[-1]
+    assert "using v2 (5 of 5), the newest complete" in s.warnings[-1]
+
+
+def test_a_gap_is_an_error_that_lists_the_missing_numbers() -> None:
+    s = series("gap.mbox")
+    assert s.missing == [3, 5]
+    with pytest.raises(UserError, match=r"missing patch 3, 5 of 5") as error:
+        s.check_complete(allow_incomplete=False)
+    assert "--allow-incomplete" in str(error.value)
+
+
+def test_allow_incomplete_turns_a_gap_into_a_warning() -> None:
+    s = series("gap.mbox")
+    s.check_complete(allow_incomplete=True)
+    assert s.summary()["missing"] == [3, 5]
+    assert "missing patch 3, 5" in s.warnings[-1]
+
+
+def test_a_resent_identical_patch_is_not_a_duplicate_but_a_different_one_is() -> None:
+    s = series("duplicates.mbox")
+    assert "patch 2 appears 2 times with the same diff" in s.warnings
+    assert s.duplicates == [5]
+    with pytest.raises(UserError, match="patch 5 sent twice with different diffs"):
+        s.check_complete(allow_incomplete=False)
+
+
+def test_selection_by_upto_or_list() -> None:
+    s = series("series-v2.mbox")
+    assert [p.index for p in s.select(upto=3)] == [1, 2, 3]
+    assert [p.index for p in s.select(patches=parse_selection("1-2,5"))] == [1, 2, 5]
+    with pytest.raises(UserError, match="no patch 9"):
+        s.select(patches=[9])
+    with pytest.raises(UserError, match="exclude each other"):
+        s.select(upto=2, patches=[1])
+
+
+def test_selecting_a_missing_patch_is_refused() -> None:
+    s = series("gap.mbox")
+    with pytest.raises(UserError, match="cannot apply patch 3"):
+        s.select(upto=4)
+
+
+@pytest.mark.parametrize(("spec", "numbers"), [("1-7,9", [1, 2, 3, 4, 5, 6, 7, 9]), ("3", [3])])
+def test_selections_parse(spec: str, numbers: list[int]) -> None:
+    assert parse_selection(spec) == numbers
+
+
+@pytest.mark.parametrize("spec", ["", "a", "7-1", "1;2", "1-"])
+def test_bad_selections_show_an_example(spec: str) -> None:
+    with pytest.raises(UserError, match="1-7,9"):
+        parse_selection(spec)
+
+
+def test_an_mbox_of_only_discussion_has_no_patches() -> None:
+    mails = [m for m in read_mails(MBOXES / "thread-with-replies.mbox") if "Re:" in m.subject]
+    with pytest.raises(UserError, match="no patches among 3 messages"):
+        group_series(mails)

@@ -1,0 +1,231 @@
+"""farm submit: dry runs, applying in a farm worktree, failing cleanly, reusing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from farm.config import FarmConfig
+from farm.errors import UserError
+from farm.git import git
+from farm.intake.submit import intake
+from farm.store import Store
+from farm.store.series import Application, Patch, Series
+
+from .conftest import MBOXES, Outcome, Upstream
+from .gitrepo import commit, edit
+
+Farm = Callable[..., Outcome]
+
+
+def checkout_state(repo: Path) -> tuple[str, str, str]:
+    """What the developer sees: HEAD, the status and the bytes of a file."""
+    status = git(repo, "status", "--porcelain", "--untracked-files=all")
+    return git(repo, "rev-parse", "HEAD"), status, (repo / "mm/vmscan.c").read_text()
+
+
+def count(store: Store, table: type) -> int:
+    with store.session() as session:
+        return session.scalar(select(func.count()).select_from(table)) or 0
+
+
+def test_dry_run_json_has_exactly_the_documented_shape(farm: Farm, farm_toml: Path) -> None:
+    result = farm("submit", "--dry-run", "--json", str(MBOXES / "thread-with-replies.mbox"))
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert list(data) == ["series", "patches", "missing", "warnings"]
+    assert data["series"] == {
+        "title": "mm: fix deferred split accounting",
+        "version": 2,
+        "total": 5,
+        "base_commit": "6a3b1d5a2f0504c23e7652c3bc56653aef14b12d",
+        "cover_message_id": data["series"]["cover_message_id"],
+    }
+    assert data["series"]["cover_message_id"].startswith("<cover.")
+    assert data["patches"][1] == {
+        "index": 2,
+        "subject": "mm/vmscan: scan more",
+        "message_id": data["patches"][1]["message_id"],
+        "author": "Jürgen Groß <jgross@example.com>",
+    }
+    assert all(
+        p["message_id"].startswith("<") and p["message_id"].endswith(">") for p in data["patches"]
+    )
+    assert data["missing"] == []
+    assert not (farm_toml.parent / "data").exists(), "a dry run creates no database"
+
+
+def test_dry_run_with_a_gap_exits_1_naming_the_missing_patches(farm: Farm) -> None:
+    result = farm("submit", "--dry-run", "--json", str(MBOXES / "gap.mbox"))
+    assert result.code == 1
+    assert "missing patch 3, 5 of 5" in result.err
+    assert result.out == ""
+
+
+def test_dry_run_touches_no_git_tree(farm: Farm, tree: Path) -> None:
+    refs = git(tree, "for-each-ref")
+    result = farm("submit", "--dry-run", "--tree", str(tree), str(MBOXES / "series-v2.mbox"))
+    assert result.code == 0
+    assert "next: without --dry-run, farm applies 5 patches" in result.out
+    assert git(tree, "for-each-ref") == refs
+    assert git(tree, "worktree", "list").count("\n") == 1
+
+
+def test_submit_applies_one_commit_per_patch_beside_the_users_checkout(
+    farm: Farm, tree: Path, config: FarmConfig, store: Store
+) -> None:
+    (tree / "mm/vmscan.c").write_text("work in progress\n")  # the developer's own edits
+    git(tree, "add", "mm/vmscan.c")
+    before = checkout_state(tree)
+    result = farm("submit", "--json", "--tree", str(tree), str(MBOXES / "series-v2.mbox"))
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert checkout_state(tree) == before
+    worktree = Path(data["worktree"])
+    assert worktree.parent == config.data_dir / "worktrees"
+    assert data["branch"] == f"farm/series-{data['series_id']}-v2-a{data['application_id']}"
+    log = git(worktree, "log", "--format=%s%x00%an%x00%(trailers:key=Message-Id,valueonly)", "-5")
+    subjects, authors, ids = zip(
+        *(line.split("\0") for line in log.strip().split("\n\n")), strict=True
+    )
+    assert subjects[::-1] == tuple(p["subject"] for p in data["patches"])
+    assert authors[-2] == "Jürgen Groß"
+    assert ids[::-1] == tuple(p["message_id"] for p in data["patches"])
+    assert git(worktree, "rev-parse", "HEAD").strip() == data["commits"]["5"]
+    assert data["base"] == "6a3b1d5a2f0504c23e7652c3bc56653aef14b12d"
+    assert data["next"]["hosts"] == ["laptop", "workstation"]
+
+
+def test_stored_patches_carry_mail_headers_and_the_patch_id_of_their_commit(
+    config: FarmConfig, store: Store, tree: Path
+) -> None:
+    result = intake(config, store, MBOXES / "series-v2.mbox", tree=tree, upto=3)
+    assert result.selected == [1, 2, 3] and sorted(result.commits) == [1, 2, 3]
+    with store.session() as session:
+        patches = session.scalars(select(Patch).order_by(Patch.index)).all()
+        assert len(patches) == 5, "the whole series is stored, the selection applied"
+        second = patches[1]
+        assert second.message_id and second.in_reply_to and second.references
+        assert second.cc == ["Andrew Morton <akpm@linux-foundation.org>"]
+        assert second.files == ["mm/vmscan.c"]
+        assert b"Subject: [PATCH v2 2/5] mm/vmscan: scan more" in second.raw
+        shown = git(tree, "show", result.commits[2])
+        from_git = git(tree, "patch-id", "--stable", input=shown.encode()).split()[0]
+        assert second.patch_id == from_git
+
+
+def test_submitting_the_same_mbox_twice_reuses_series_and_branch(
+    farm: Farm, tree: Path, store: Store
+) -> None:
+    first = json.loads(
+        farm("submit", "--json", "--tree", str(tree), str(MBOXES / "series-v2.mbox")).out
+    )
+    again = farm("submit", "--tree", str(tree), str(MBOXES / "thread-with-replies.mbox"))
+    assert again.code == 0
+    assert f"submitted before as series {first['series_id']}" in again.err
+    assert "reused 5 patches" in again.out
+    assert count(store, Series) == 1 and count(store, Application) == 1
+
+
+def test_a_conflict_names_patch_and_file_and_leaves_nothing_behind(
+    farm: Farm, tree: Path, store: Store, config: FarmConfig
+) -> None:
+    edit(tree, "lib/list_debug.c", 7, "/* list check 7, rewritten upstream */")
+    commit(tree, "lib: upstream rewrote check 7", tick=99)
+    branches = git(tree, "branch", "--list")
+    result = farm("submit", "--tree", str(tree), "--base", "HEAD", str(MBOXES / "series-v2.mbox"))
+    assert result.code == 1
+    assert "patch 3/5 'lib: spell out seven' does not apply" in result.err
+    assert "conflicts in lib/list_debug.c" in result.err
+    assert git(tree, "branch", "--list") == branches
+    assert git(tree, "worktree", "list").count("\n") == 1
+    assert not any((config.data_dir / "worktrees").iterdir())
+    assert count(store, Series) == 0 and count(store, Patch) == 0
+
+
+def test_hostile_subjects_are_data_for_git_and_never_reach_a_shell(
+    farm: Farm, tree: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where `touch pwned` would land
+    result = farm("submit", "--json", "--tree", str(tree), str(MBOXES / "hostile.mbox"))
+    assert result.code == 0, result.err
+    worktree = Path(json.loads(result.out)["worktree"])
+    subjects = git(worktree, "log", "--reverse", "--format=%s", "-5").splitlines()
+    assert subjects[:3] == [
+        "$(reboot); rm -rf /",
+        "`touch pwned` && echo 'x\"y'",
+        "lib: innocent Signed-off-by: Mallory <m@evil>",
+    ]
+    trailers = git(worktree, "log", "--format=%(trailers:key=Signed-off-by,valueonly)", "-5")
+    assert "Mallory" not in trailers
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_base_comes_from_the_option_the_series_or_the_config(
+    config: FarmConfig, store: Store, tree: Path, upstream: Upstream, tmp_path: Path
+) -> None:
+    stripped = tmp_path / "no-base.mbox"
+    stripped.write_bytes(
+        (MBOXES / "series-v2.mbox").read_bytes().replace(b"base-commit:", b"base:")
+    )
+    with pytest.raises(UserError, match="names no base-commit") as error:
+        intake(config, store, stripped, tree=tree)
+    assert "--base" in str(error.value)
+    result = intake(config, store, stripped, tree=tree, base="master")
+    assert result.base == upstream.base
+
+
+def test_an_unknown_base_says_how_to_get_it(config: FarmConfig, store: Store, tree: Path) -> None:
+    with pytest.raises(UserError, match=r"'v9\.9' is not a commit") as error:
+        intake(config, store, MBOXES / "series-v2.mbox", tree=tree, base="v9.9")
+    assert "git -C" in str(error.value) and "fetch" in str(error.value)
+
+
+def test_without_any_tree_the_error_says_what_to_pass(farm: Farm) -> None:
+    result = farm("submit", str(MBOXES / "series-v2.mbox"))
+    assert result.code == 1
+    assert "no kernel tree" in result.err and "--tree" in result.err
+
+
+def test_the_first_configured_tree_is_the_default(
+    farm: Farm, farm_toml: Path, tree: Path, store: Store
+) -> None:
+    farm_toml.write_text(farm_toml.read_text() + f'[[trees]]\nname = "mm"\npath = "{tree}"\n')
+    result = farm("submit", "--json", "--upto", "2", str(MBOXES / "series-v2.mbox"))
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["tree"] == str(tree)
+
+
+def test_soak_options_are_checked_before_any_work(farm: Farm, tree: Path) -> None:
+    args = ("submit", "--tree", str(tree), str(MBOXES / "series-v2.mbox"))
+    assert "cannot read duration '12 hours'" in farm(*args, "--soak", "12 hours").err
+    assert "no host named 'pi'" in farm(*args, "--hosts", "laptop,pi").err
+    assert git(tree, "worktree", "list").count("\n") == 1
+
+
+def test_series_list_and_show(farm: Farm, tree: Path) -> None:
+    farm("submit", "--tree", str(tree), "--patches", "1-2,4", str(MBOXES / "series-v2.mbox"))
+    listed = json.loads(farm("series", "list", "--json").out)
+    assert [(s["id"], s["version"], s["applications"]) for s in listed] == [(1, 2, 1)]
+    shown = json.loads(farm("series", "show", "1", "--json").out)
+    assert len(shown["patches"]) == 5
+    assert sorted(shown["applications"][0]["commits"]) == ["1", "2", "4"]
+    text = farm("series", "show", "1").out
+    assert "mm/vmscan: scan more" in text and "farm/series-1-v2-a1" in text
+    missing = farm("series", "show", "42")
+    assert missing.code == 1 and "farm series list" in missing.err
+
+
+def test_a_series_made_just_now_by_format_patch_applies(
+    config: FarmConfig, store: Store, tree: Path, fresh_series: Path, upstream: Upstream
+) -> None:
+    result = intake(config, store, fresh_series, tree=tree)
+    assert result.base == upstream.base
+    final = result.commits[5]
+    assert git(tree, "diff", final, upstream.head) == "", "same tree as the author's branch"
+    shutil.rmtree(fresh_series)
