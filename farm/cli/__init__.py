@@ -20,6 +20,7 @@ from farm.errors import FarmError
 COMMANDS: dict[str, str] = {
     "build": "farm.cli.build_cmd:build",
     "config": "farm.cli.config_cmd:config",
+    "crash": "farm.cli.crash_cmd:crash",
     "series": "farm.cli.series_cmd:series",
     "submit": "farm.cli.series_cmd:submit",
 }

@@ -1,0 +1,93 @@
+"""Throughput of the crash parser on a large console log (target: >= 20 MB/s).
+
+The log is every corpus report (headers removed) spread over ordinary console traffic
+(boot, network, audit and soak messages) until it reaches --size megabytes, like a long
+soak's serial log. Prints the figures; --json for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import time
+from pathlib import Path
+
+from farm.detect.crash import CrashStream, parse
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/syzkaller-linux/report"
+NOISE = (
+    "virtio_net virtio0 eth0: renamed from eth0",
+    "EXT4-fs (vda): mounted filesystem with ordered data mode. Quota mode: none.",
+    'audit: type=1400 audit({t}:{n}): avc:  denied  {{ read }} for  pid={n} comm="stress-ng"',
+    "systemd[1]: Started soak-load.service - farm soak load {n}.",
+    "TCP: request_sock_TCP: Possible SYN flooding on port 22. Sending cookies.",
+    "perf: interrupt took too long ({n} > {n}), lowering kernel.perf_event_max_sample_rate",
+    "usb 1-1: new high-speed USB device number {n} using xhci_hcd",
+    "EXT4-fs (vda): re-mounted. Quota mode: none.",
+    "random: crng init done",
+)
+
+
+def build_log(megabytes: int) -> str:
+    rng = random.Random(42)
+    reports = [
+        p.read_bytes().partition(b"\n\n")[2].decode("utf-8", errors="replace")
+        for p in sorted(CORPUS.iterdir())
+        if not p.read_bytes().startswith(b"TITLE: \n")
+    ]
+    parts: list[str] = []
+    size, clock = 0, 0.0
+    while size < megabytes * 1_000_000:
+        noise = []
+        for _ in range(2000):
+            clock += rng.random()
+            template = rng.choice(NOISE)
+            noise.append(
+                f"[{clock:12.6f}] " + template.format(t=int(clock), n=rng.randint(1, 9999))
+            )
+        chunk = "\n".join(noise) + "\n" + rng.choice(reports)
+        parts.append(chunk)
+        size += len(chunk)
+    return "".join(parts)
+
+
+def measure(megabytes: int) -> dict[str, float | int | bool]:
+    text = build_log(megabytes)
+    mb = len(text.encode()) / 1e6
+    # CPU time as well as wall time: the figure should not depend on the neighbours' load.
+    wall, cpu = time.perf_counter(), time.process_time()
+    crashes = parse(text)
+    batch_wall, batch_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    stream = CrashStream()
+    wall, cpu = time.perf_counter(), time.process_time()
+    streamed = [c for line in io.StringIO(text, newline="\n") for c in stream.feed(line)]
+    streamed += stream.flush()
+    stream_wall, stream_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {
+        "log_mb": round(mb, 1),
+        "crashes": len(crashes),
+        "batch_mb_per_s": round(mb / batch_wall, 1),
+        "batch_mb_per_cpu_s": round(mb / batch_cpu, 1),
+        "stream_mb_per_s": round(mb / stream_wall, 1),
+        "stream_mb_per_cpu_s": round(mb / stream_cpu, 1),
+        "stream_agrees_with_batch": streamed == crashes,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=50, help="log size in MB (default 50)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args()
+    result = measure(args.size)
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:16} {value}")
+
+
+if __name__ == "__main__":
+    main()

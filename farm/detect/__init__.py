@@ -1,0 +1,1 @@
+"""Detect: find what went wrong in a soak (kernel crashes in console text)."""

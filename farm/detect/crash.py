@@ -1,0 +1,569 @@
+"""Kernel console text to titled, deduplicated crashes (syzbot's title convention).
+
+`parse(text)` finds every crash in a console log; `CrashStream` does the same line by line
+for a live console with bounded memory. Both run the same state machine, so they agree.
+
+A report starts at a line holding an oops header (``BUG:``, ``WARNING:``, ``general
+protection fault``, ...; see crash_rules) and ends when the next report starts in the same
+printk context, when the kernel has printed its end marker and a short tail, when it grows
+past `MAX_REPORT_LINES`, or at the end of input. Lines from other printk contexts
+(``[T123]``/``[C1]`` caller ids) and unreliable ``? func+0x`` frames are left out of it.
+Line numbers (`Crash.start_line`) are 1-based, like ``grep -n``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+from farm.detect import crash_oopses as oopses
+from farm.detect import crash_rules as rules
+from farm.detect.crash_rules import PARSE, Oops, Part, Rule, Stack
+
+MAX_REPORT_LINES = 1000  # raw console lines a report may span
+MAX_REPORT_SECONDS = 60.0  # console time a report may span: an oops prints in a burst
+MAX_LINE_CHARS = 1024  # longer lines are cut: a flood must not exhaust memory
+MAX_PENDING = 8  # reports open at once (one per printk context)
+TAIL_LINES = 40  # lines still taken after "---[ end trace": the panic that follows
+MAX_FRAMES = 32
+
+
+class Kind(StrEnum):
+    BUG = "BUG"
+    WARNING = "WARNING"
+    KASAN = "KASAN"
+    KFENCE = "KFENCE"
+    KMSAN = "KMSAN"
+    KCSAN = "KCSAN"
+    UBSAN = "UBSAN"
+    GPF = "GPF"
+    PAGING_FAULT = "PAGING_FAULT"
+    SOFT_LOCKUP = "SOFT_LOCKUP"
+    HARD_LOCKUP = "HARD_LOCKUP"
+    RCU_STALL = "RCU_STALL"
+    HUNG_TASK = "HUNG_TASK"
+    LOCKDEP = "LOCKDEP"
+    MEMORY_LEAK = "MEMORY_LEAK"
+    PANIC = "PANIC"
+    OOM = "OOM"
+    OTHER = "OTHER"
+
+
+# First matching title prefix decides the kind.
+_KIND_PREFIXES: tuple[tuple[str, Kind], ...] = (
+    ("KASAN:", Kind.KASAN),
+    ("KFENCE:", Kind.KFENCE),
+    ("KMSAN:", Kind.KMSAN),
+    ("KCSAN:", Kind.KCSAN),
+    ("UBSAN:", Kind.UBSAN),
+    ("general protection fault", Kind.GPF),
+    ("BUG: unable to handle kernel", Kind.PAGING_FAULT),
+    ("Unhandled fault", Kind.PAGING_FAULT),
+    ("BUG: soft lockup", Kind.SOFT_LOCKUP),
+    ("BUG: hard lockup", Kind.HARD_LOCKUP),
+    ("INFO: rcu detected stall", Kind.RCU_STALL),
+    ("INFO: task hung", Kind.HUNG_TASK),
+    ("INFO: task can't die", Kind.HUNG_TASK),
+    ("possible deadlock", Kind.LOCKDEP),
+    ("inconsistent lock state", Kind.LOCKDEP),
+    ("WARNING: locking bug", Kind.LOCKDEP),
+    ("INFO: trying to register non-static key", Kind.LOCKDEP),
+    ("memory leak", Kind.MEMORY_LEAK),
+    ("kernel panic", Kind.PANIC),
+    ("PANIC:", Kind.PANIC),
+    ("kernel stack overflow", Kind.PANIC),
+    ("OOM", Kind.OOM),
+    ("WARNING", Kind.WARNING),
+    ("BUG:", Kind.BUG),
+    ("kernel BUG", Kind.BUG),
+)
+_LOCK_BUGS = ("bad unlock balance", "held lock freed", "still has locks held", "lock held when")
+
+
+def kind_of(title: str) -> Kind:
+    if any(marker in title for marker in _LOCK_BUGS):
+        return Kind.LOCKDEP
+    return next((kind for prefix, kind in _KIND_PREFIXES if title.startswith(prefix)), Kind.OTHER)
+
+
+@dataclass(frozen=True)
+class Crash:
+    """One crash report found in console text."""
+
+    title: str
+    kind: Kind
+    corrupted: bool
+    start_line: int  # 1-based line of the report's first line in the input
+    report: str
+    signature: str  # stable dedup key: hash of the title and the top frames
+    alt_titles: list[str] = field(default_factory=list, hash=False)
+    frames: list[str] = field(default_factory=list, hash=False)  # helper frames skipped
+
+    def matches(self, title: str) -> bool:
+        """True when `title` names this crash (its title or one of its alternatives)."""
+        return title == self.title or title in self.alt_titles
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "title": self.title,
+            "kind": str(self.kind),
+            "corrupted": self.corrupted,
+            "frames": self.frames,
+            "start_line": self.start_line,
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# Console line prefixes.
+
+_CONTEXT_RE = re.compile(
+    r"^(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:.* login: )?(?:<[0-9]+>)?"
+    r"\[ *([0-9]+\.[0-9]+)\](\[ *(?:C|T)[0-9]+\])? "
+)
+_QUESTIONABLE_RE = re.compile(r"(\[<[0-9a-f]+>\])? \? ")
+_CPU_CONTEXT_RE = re.compile(r"\[ *C[0-9]+\]")
+_NO_CONTEXT, _CONSOLE = "", "console"  # no timestamp / timestamp without caller id
+_END_MARKERS = ("---[ end trace", "---[ end Kernel panic", "Rebooting in ")
+
+
+class _Line(NamedTuple):
+    context: str  # printk caller id, _CONSOLE, or _NO_CONTEXT
+    text: str  # after the timestamp and caller id
+    questionable: bool  # an unreliable "? func+0x" frame
+    stamp: float | None  # console timestamp, seconds
+
+
+def _split_prefix(line: str) -> _Line:
+    match = _CONTEXT_RE.match(line)
+    if match is None:
+        return _Line(_NO_CONTEXT, line, False, None)
+    context = match.group(2) or _CONSOLE
+    stamp = float(match.group(1))
+    text = line[line.index("] ") + 2 :]
+    if "<EOI>" not in text:
+        if " ? " in text and _QUESTIONABLE_RE.search(text):
+            return _Line(context, text[text.index(" ? ") + 2 :], True, stamp)
+        if text.endswith(" (unreliable)"):  # powerpc
+            return _Line(context, text[:-13], True, stamp)
+    return _Line(context, text, False, stamp)
+
+
+def _stream_key(context: str) -> str:
+    """Reports are tracked per printk caller; untagged lines form one stream."""
+    return context if context not in (_NO_CONTEXT, _CONSOLE) else _CONSOLE
+
+
+def _find_oops(line: str, oopses: tuple[Oops, ...]) -> Oops | None:
+    for oops in oopses:
+        if oops.header in line and not any(s.search(line) for s in oops.suppressions):
+            return oops
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Titles.
+
+_SKIP_HELPERS = "|".join(rules.HELPER_FRAMES)
+_SKIP_CACHE: dict[tuple[str, ...], re.Pattern[str]] = {}
+_FRAME_SUFFIX = re.compile(r"\.(?:isra|constprop|part|cold|llvm|lto_priv)(?:\.[0-9a-z]+)*$")
+
+
+def _skip_re(extra: tuple[str, ...]) -> re.Pattern[str]:
+    if extra not in _SKIP_CACHE:
+        _SKIP_CACHE[extra] = re.compile("|".join((_SKIP_HELPERS, *extra)))
+    return _SKIP_CACHE[extra]
+
+
+def _strip_frame(name: str) -> str:
+    """Drop the longest syscall-wrapper prefix: __se_sys_foo and __x64_sys_foo name foo."""
+    prefixes = [p for p in rules.STRIP_FRAME_PREFIXES if name.startswith(p)]
+    return name[len(max(prefixes, key=len)) :] if prefixes else name
+
+
+def _append_frame(frames: list[str], match: re.Match[str] | None, skip: re.Pattern[str]) -> None:
+    for name in match.groups() if match else ():
+        if name is not None and not skip.search(name):
+            frames.append(_strip_frame(name))
+            return
+
+
+_ANY_STACK_START = re.compile("|".join(f"(?:{s.pattern})" for s in rules.STACK_STARTS))
+
+
+def _is_stack_start(line: str) -> bool:
+    return _ANY_STACK_START.search(line) is not None
+
+
+def _frame_match(line: str) -> re.Match[str] | None:
+    for frame_re in rules.FRAME_RES:
+        match = frame_re.search(line)
+        if match:
+            return match
+    return None
+
+
+def _guilty_frames(stack: Stack, parts: tuple[Part, ...], text: str) -> tuple[list[str], bool]:
+    """Walk `parts` over the lines of `text`; one key frame per parsed stack (or end)."""
+    skip = _skip_re(stack.skip)
+    lines: Iterator[str] = iter(text.split("\n"))
+    frames: list[str] = []
+    results: list[str] = []
+    ok, stacks, index = True, 0, 0
+    while True:
+        if index == len(parts) or (parts[index] is PARSE and stacks > 0):
+            key = (stack.extractor or (lambda f: f[0]))(frames) if frames else ""
+            if not key:
+                key, ok = "corrupted", False
+            results.append(key)
+            frames = []
+        if index == len(parts):
+            return results, ok
+        part = parts[index]
+        if isinstance(part, re.Pattern):
+            for line in lines:
+                if any(c.search(line) for c in rules.CORRUPTED_LINES):
+                    ok = False
+                    break
+                match = part.search(line)
+                if match:
+                    _append_frame(frames, match, skip)
+                    break
+        else:
+            stacks += 1
+            following = parts[index + 1] if index + 1 < len(parts) else None
+            for line in lines:
+                if any(c.search(line) for c in rules.CORRUPTED_LINES):
+                    ok = False
+                    break
+                if _is_stack_start(line):
+                    break
+                if isinstance(following, re.Pattern):
+                    match = following.search(line)
+                    if match:
+                        _append_frame(frames, match, skip)
+                        index += 1  # the following part is done too
+                        break
+                _append_frame(frames, _frame_match(line), skip)
+        index += 1
+
+
+def _stack_frames(stack: Stack, text: str) -> tuple[list[str], bool]:
+    frames, ok = _guilty_frames(stack, stack.parts, text)
+    if ok or not stack.parts2:
+        return frames, ok
+    return _guilty_frames(stack, stack.parts2, text)
+
+
+def _format(template: str, args: list[str]) -> str:
+    return template.format("", *args)  # templates count from {1}
+
+
+@dataclass
+class _Title:
+    title: str = ""
+    alt: list[str] = field(default_factory=list)
+    corrupted: bool = False
+    rule: Rule | None = None
+
+
+def _describe(text: str, oops: Oops) -> _Title:
+    """The title of the rule matching earliest in the report (syzkaller's precedence)."""
+    best = _Title()
+    start = len(text)
+    matched_title = False
+    for rule in oops.rules:
+        match = rule.title.search(text)
+        if match is None or match.start() > start or (match.start() == start and best.title):
+            continue
+        if match.start() < start:
+            best, start = _Title(), match.start()
+        matched_title = True
+        if rule.report is not None:
+            match = rule.report.search(text)
+            if match is None:
+                continue
+        args = [group or "" for group in match.groups()]
+        corrupted = False
+        if rule.stack is not None:
+            frames, ok = _stack_frames(rule.stack, text[match.start() :])
+            corrupted = not ok
+            args += frames
+        best = _Title(
+            _format(rule.fmt, args), [_format(a, args) for a in rule.alt], corrupted, rule
+        )
+    if not best.title:
+        # A header without a matching rule: the report is cut; name it by its first line.
+        pos = text.find(oops.header)
+        best.title = text[pos:].split("\n", 1)[0] if pos >= 0 else oops.header
+        best.corrupted = matched_title
+    elif best.rule is not None and best.rule.corrupted:
+        best.corrupted = True
+    return best
+
+
+def _clean_title(title: str) -> str:
+    for pattern, replacement in rules.TITLE_REPLACEMENTS:
+        while True:
+            replaced = pattern.sub(replacement, title)
+            if replaced == title:
+                break
+            title = replaced
+    title = "".join(" " if ch == "\t" else ch for ch in title[:120] if ch >= " " and ch < "\x7f")
+    return re.sub(" {2,}", " ", title).strip()
+
+
+def _lacks_stack(text: str, rule: Rule | None) -> bool:
+    """A report whose format promises a stack trace but shows no frames is truncated."""
+    if rule is None or rule.no_stack_trace:
+        return False
+    has_stack = False
+    for start in rules.STACK_STARTS:
+        match = start.search(text)
+        if match is None:
+            continue
+        lines = text[match.start() :].split("\n")
+        if len(lines) < 4:
+            return True
+        for line in lines[1:16]:
+            if _is_stack_start(line):
+                break
+            if "(stack is not available)" in line or _frame_match(line):
+                has_stack = True
+                break
+        else:
+            return True
+        if not has_stack:
+            return True
+    return not has_stack
+
+
+def _report_frames(text: str, stack: Stack | None) -> list[str]:
+    """Normalised frames of the first stack (after the faulting RIP), helpers skipped."""
+    skip = _skip_re(stack.skip if stack else ())
+    frames: list[str] = []
+    in_stack = False
+    for line in text.split("\n"):
+        if not in_stack:
+            rip = rules.RIP_FRAME.search(line)
+            if rip and rip.group(1) and not frames:
+                _append_frame(frames, rip, skip)
+            in_stack = _is_stack_start(line)
+            continue
+        if _is_stack_start(line) or line.startswith(("---[ end", "=====")):
+            break
+        _append_frame(frames, _frame_match(line), skip)
+    names = [_FRAME_SUFFIX.sub("", name) for name in frames]
+    return [n for i, n in enumerate(names) if i == 0 or n != names[i - 1]][:MAX_FRAMES]
+
+
+def _signature(title: str, frames: list[str]) -> str:
+    return hashlib.sha256("\n".join([title, *frames[:3]]).encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------
+# The state machine.
+
+
+@dataclass
+class _Report:
+    oops: Oops
+    context: str
+    key: str
+    start_line: int
+    start_stamp: float | None
+    lines: list[str]
+    seen: int = 0  # raw lines since the start
+    tail: int = -1  # lines left after the end marker, -1 before it
+    skip_rest: bool = False  # the panic_on_warn echo of this report: not part of it
+    cpu_traceback: bool = False  # "Sending NMI": other CPUs' backtraces belong here
+
+    def add(self, text: str) -> None:
+        if "Disabling lock debugging due to kernel taint" in text or self.skip_rest:
+            return
+        if "Sending NMI from CPU" in text:
+            self.cpu_traceback = True
+        elif len(self.lines) > self._min_lines() and (
+            "Kernel panic - not syncing" in text
+            or "WARNING: possible circular locking dependency detected" in text
+        ):
+            # panic_on_warn reprints the stack, and oopses provoke lockdep reports:
+            # with enough of the report in hand, the rest is noise.
+            self.skip_rest = True
+            return
+        self.lines.append(text[:MAX_LINE_CHARS])
+        if self.tail > 0:
+            self.tail -= 1
+        elif self.tail < 0 and text.startswith(_END_MARKERS):
+            self.tail = TAIL_LINES
+
+    def ended(self, line: str, parsed: _Line, oops: Oops | None) -> bool:
+        """Count `line` against the report's span; true when the report is over."""
+        self.seen += 1
+        if self.seen > MAX_REPORT_LINES or self.tail == 0:
+            return True
+        if parsed.stamp is not None and self.start_stamp is not None:
+            # Its own context's clock only: other CPUs' and tasks' lines come out of order.
+            elapsed = abs(parsed.stamp - self.start_stamp)  # negative: the machine rebooted
+            if elapsed > MAX_REPORT_SECONDS and parsed.context == self.context:
+                return True
+        return (
+            self.key == _CONSOLE and oops is None and any(m in line for m in rules.INFO_WITH_STACK)
+        )
+
+    def _min_lines(self) -> int:
+        return 16 if "BUG: KMSAN:" in self.lines[0] else 21
+
+    def accepts(self, context: str) -> bool:
+        return context == self.context or (
+            self.cpu_traceback and _CPU_CONTEXT_RE.fullmatch(context) is not None
+        )
+
+    def finish(self) -> Crash:
+        text = "".join(line + "\n" for line in self.lines)
+        described = _describe(text, self.oops)
+        title = _clean_title(described.title)
+        corrupted = (
+            described.corrupted
+            or rules.CORRUPTED_TITLE.search(described.title) is not None
+            or _lacks_stack(text, described.rule)
+        )
+        stack = described.rule.stack if described.rule else None
+        frames = _report_frames(text, stack)
+        return Crash(
+            title=title,
+            kind=kind_of(title),
+            corrupted=corrupted,
+            start_line=self.start_line,
+            report=text,
+            signature=_signature(title, frames),
+            alt_titles=[_clean_title(alt) for alt in described.alt],
+            frames=frames,
+        )
+
+
+class CrashStream:
+    """Feed console lines one at a time; get each crash once its report has ended.
+
+    Untagged consoles interleave everything, so a new oops ends the open report. With
+    printk caller ids (``[T123]``) a report keeps collecting its own context after a
+    later oops in it (often a consequence, or a header split by another printk), and the
+    later oops opens a report of its own; a crash repeating the title of an overlapping
+    earlier one in the same context is dropped as part of it.
+    """
+
+    def __init__(self, *, report_oom: bool = False) -> None:
+        self._oopses = (*oopses.OOPSES, oopses.OOM) if report_oom else oopses.OOPSES
+        self._open: list[_Report] = []
+        self._line_no = 0
+        self._last: dict[str, tuple[str, int]] = {}  # context -> (title, last line) emitted
+
+    def feed(self, line: str) -> list[Crash]:
+        """Consume one line (its newline optional); return the crashes it completed."""
+        self._line_no += 1
+        line = line.rstrip("\r\n")
+        oops = _find_oops(line, self._oopses)
+        if oops is None and not self._open:
+            return []
+        return self._emit(self._route(line, oops))
+
+    def flush(self) -> list[Crash]:
+        """End of input (or the host died): emit every open report."""
+        done, self._open = self._open, []
+        return self._emit(done)
+
+    @property
+    def idle(self) -> bool:
+        return not self._open
+
+    def _skip_idle(self, lines: int) -> None:
+        """Account for lines known to hold no oops header while no report is open."""
+        assert not self._open
+        self._line_no += lines
+
+    def _route(self, line: str, oops: Oops | None) -> list[_Report]:
+        parsed = _split_prefix(line)
+        context, text, questionable, stamp = parsed
+        key = _stream_key(context)
+        done = [r for r in self._open if r.ended(line, parsed, oops)]
+        if oops is not None:
+            mine = [r for r in self._open if r.key == key and r not in done]
+            split_header = key != _CONSOLE and len(mine[-1].lines if mine else "..") < 2
+            if mine and (_continues(text) or split_header):
+                oops = None  # a consequence of the open report, or its split header
+            elif key == _CONSOLE or not mine:
+                done += [r for r in self._open if r.key == _CONSOLE and r not in done]
+        self._open = [r for r in self._open if r not in done]
+        if not questionable or oops is not None:
+            for report in self._open:
+                if report.accepts(context):
+                    report.add(text)
+        if oops is not None:
+            self._open.append(
+                _Report(oops, context, key, self._line_no, stamp, [text[:MAX_LINE_CHARS]])
+            )
+            if len(self._open) > MAX_PENDING:
+                done.append(self._open.pop(0))
+        return done
+
+    def _emit(self, reports: list[_Report]) -> list[Crash]:
+        crashes = []
+        for report in sorted(reports, key=lambda r: r.start_line):
+            crash = report.finish()
+            title, last_line = self._last.get(report.key, ("", 0))
+            if report.key != _CONSOLE and crash.title == title and crash.start_line <= last_line:
+                continue
+            self._last[report.key] = (crash.title, report.start_line + report.seen)
+            crashes.append(crash)
+        return crashes
+
+
+def _continues(text: str) -> bool:
+    return any(pattern.search(text) for pattern in rules.REPORT_CONTINUATIONS)
+
+
+def _any_header(oopses: tuple[Oops, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(o.header) for o in oopses))
+
+
+_HEADERS = {False: _any_header(oopses.OOPSES), True: _any_header((*oopses.OOPSES, oopses.OOM))}
+
+
+def _decode(text: str | bytes) -> str:
+    return text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
+
+
+def parse(text: str | bytes, *, report_oom: bool = False) -> list[Crash]:
+    """Every crash in console text, in order of their first line.
+
+    Runs the `CrashStream` machine, jumping over stretches without any oops header
+    while no report is open (most of a console log), which is what makes it fast.
+    """
+    text = _decode(text)
+    stream = CrashStream(report_oom=report_oom)
+    headers = _HEADERS[report_oom]
+    crashes: list[Crash] = []
+    pos, end = 0, len(text)
+    while pos < end:
+        if stream.idle:
+            hit = headers.search(text, pos)
+            if hit is None:
+                break
+            line_start = text.rfind("\n", 0, hit.start()) + 1
+            stream._skip_idle(text.count("\n", pos, line_start))
+            pos = line_start
+        newline = text.find("\n", pos)
+        stop = end if newline < 0 else newline
+        crashes += stream.feed(text[pos:stop])
+        pos = stop + 1
+    return crashes + stream.flush()
+
+
+def parse_lines(lines: Iterable[str], *, report_oom: bool = False) -> list[Crash]:
+    """Every crash in an iterable of lines (a file object, a socket reader)."""
+    stream = CrashStream(report_oom=report_oom)
+    crashes = [crash for line in lines for crash in stream.feed(line)]
+    return crashes + stream.flush()

@@ -1,0 +1,57 @@
+"""`farm crash parse`: human and --json output, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from farm.cli import main
+
+DEMO = Path(__file__).with_name("fixtures") / "deferred_split_list_del.log"
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_lists_each_crash_with_title_kind_frames_and_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(["crash", "parse", "--json", str(DEMO)], capsys)
+    assert code == 0
+    [crash] = json.loads(out)["crashes"]
+    assert crash["title"] == "BUG: corrupted list in deferred_split_scan"
+    assert crash["kind"] == "BUG"
+    assert crash["corrupted"] is False
+    assert crash["frames"][0] == "deferred_split_scan"
+    assert crash["start_line"] == 4
+    assert crash["file"] == str(DEMO)
+
+
+def test_json_is_an_empty_list_and_exit_zero_without_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quiet = tmp_path / "boot.log"
+    quiet.write_text("[    0.000000] Linux version 6.1.0\n")
+    code, out, _ = run(["crash", "parse", "--json", str(quiet)], capsys)
+    assert (code, json.loads(out)) == (0, {"crashes": []})
+
+
+def test_human_output_names_file_line_and_title(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["crash", "parse", str(DEMO)], capsys)
+    assert code == 0
+    assert out.startswith(f"{DEMO}:4: BUG: corrupted list in deferred_split_scan (BUG, ")
+
+
+def test_a_missing_log_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["crash", "parse", str(tmp_path / "nope.log")], capsys)
+    assert code == 1
+    assert "cannot read console log" in err and "nope.log" in err
