@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -167,15 +167,28 @@ def _find_oops(line: str, oopses: tuple[Oops, ...]) -> Oops | None:
 # ---------------------------------------------------------------------------------------
 # Titles.
 
-_SKIP_HELPERS = "|".join(rules.HELPER_FRAMES)
-_SKIP_CACHE: dict[tuple[str, ...], re.Pattern[str]] = {}
+_HELPERS = re.compile("|".join(rules.HELPER_FRAMES))
+_NEVER = re.compile(r"(?!x)x")
 _FRAME_SUFFIX = re.compile(r"\.(?:isra|constprop|part|cold|llvm|lto_priv)(?:\.[0-9a-z]+)*$")
 
 
-def _skip_re(extra: tuple[str, ...]) -> re.Pattern[str]:
-    if extra not in _SKIP_CACHE:
-        _SKIP_CACHE[extra] = re.compile("|".join((_SKIP_HELPERS, *extra)))
-    return _SKIP_CACHE[extra]
+@dataclass(frozen=True)
+class _Skip:
+    """Frames that cannot be guilty: the shared helpers plus a rule's own list."""
+
+    extra: re.Pattern[str]
+
+    def __call__(self, name: str) -> bool:
+        return bool(_HELPERS.search(name) or self.extra.search(name))
+
+
+_SKIPS: dict[tuple[str, ...], _Skip] = {}
+
+
+def _skip_for(extra: tuple[str, ...]) -> _Skip:
+    if extra not in _SKIPS:
+        _SKIPS[extra] = _Skip(re.compile("|".join(extra)) if extra else _NEVER)
+    return _SKIPS[extra]
 
 
 def _strip_frame(name: str) -> str:
@@ -184,9 +197,9 @@ def _strip_frame(name: str) -> str:
     return name[len(max(prefixes, key=len)) :] if prefixes else name
 
 
-def _append_frame(frames: list[str], match: re.Match[str] | None, skip: re.Pattern[str]) -> None:
+def _append_frame(frames: list[str], match: re.Match[str] | None, skip: _Skip) -> None:
     for name in match.groups() if match else ():
-        if name is not None and not skip.search(name):
+        if name is not None and not skip(name):
             frames.append(_strip_frame(name))
             return
 
@@ -208,7 +221,7 @@ def _frame_match(line: str) -> re.Match[str] | None:
 
 def _guilty_frames(stack: Stack, parts: tuple[Part, ...], text: str) -> tuple[list[str], bool]:
     """Walk `parts` over the lines of `text`; one key frame per parsed stack (or end)."""
-    skip = _skip_re(stack.skip)
+    skip = _skip_for(stack.skip)
     lines: Iterator[str] = iter(text.split("\n"))
     frames: list[str] = []
     results: list[str] = []
@@ -343,7 +356,7 @@ def _lacks_stack(text: str, rule: Rule | None) -> bool:
 
 def _report_frames(text: str, stack: Stack | None) -> list[str]:
     """Normalised frames of the first stack (after the faulting RIP), helpers skipped."""
-    skip = _skip_re(stack.skip if stack else ())
+    skip = _skip_for(stack.skip if stack else ())
     frames: list[str] = []
     in_stack = False
     for line in text.split("\n"):
@@ -407,7 +420,7 @@ class _Report:
             return True
         if parsed.stamp is not None and self.start_stamp is not None:
             # Its own context's clock only: other CPUs' and tasks' lines come out of order.
-            elapsed = abs(parsed.stamp - self.start_stamp)  # negative: the machine rebooted
+            elapsed = abs(parsed.stamp - self.start_stamp)  # backwards: the machine rebooted
             if elapsed > MAX_REPORT_SECONDS and parsed.context == self.context:
                 return True
         return (
@@ -518,6 +531,9 @@ class CrashStream:
                 continue
             self._last[report.key] = (crash.title, report.start_line + report.seen)
             crashes.append(crash)
+        if crashes:  # forget reports that no open or future report can overlap
+            horizon = min((r.start_line for r in self._open), default=self._line_no)
+            self._last = {k: v for k, v in self._last.items() if v[1] >= horizon}
         return crashes
 
 
@@ -559,11 +575,4 @@ def parse(text: str | bytes, *, report_oom: bool = False) -> list[Crash]:
         stop = end if newline < 0 else newline
         crashes += stream.feed(text[pos:stop])
         pos = stop + 1
-    return crashes + stream.flush()
-
-
-def parse_lines(lines: Iterable[str], *, report_oom: bool = False) -> list[Crash]:
-    """Every crash in an iterable of lines (a file object, a socket reader)."""
-    stream = CrashStream(report_oom=report_oom)
-    crashes = [crash for line in lines for crash in stream.feed(line)]
     return crashes + stream.flush()
