@@ -10,6 +10,7 @@ farm runs on its embedded default: two local QEMU hosts, SQLite and a private Re
 from __future__ import annotations
 
 import os
+import string
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -37,14 +38,35 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+POWER_FIELDS = ("name", "address", "port", "user")
+
+
 class PowerConfig(_Strict):
-    """How a host is switched off and on. ``qemu`` is the VM process itself."""
+    """How a host is switched off and on. ``qemu`` is the VM process itself.
+
+    ``command`` runs ``on``/``off``/``cycle`` with ``sh -c`` on the controller; the
+    placeholders {name} {address} {port} {user} are replaced by shell-quoted values
+    of the host. Without ``cycle``, a cycle is off then on.
+    """
 
     kind: Literal["none", "qemu", "command", "manual"] = "none"
     on: str | None = None
     off: str | None = None
     cycle: str | None = None
-    timeout: float = 600.0
+    timeout: float = Field(default=600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _templates(self) -> PowerConfig:
+        if self.kind == "command" and not (self.on and self.off):
+            raise ValueError("power kind 'command' needs both 'on' and 'off' commands")
+        for template in (self.on, self.off, self.cycle):
+            for _, field, _, _ in string.Formatter().parse(template or ""):
+                if field is not None and field not in POWER_FIELDS:
+                    raise ValueError(
+                        f"unknown placeholder {{{field}}} in power command {template!r} "
+                        f"(known: {', '.join('{' + f + '}' for f in POWER_FIELDS)})"
+                    )
+        return self
 
 
 class ConsoleConfig(_Strict):
@@ -61,6 +83,7 @@ class QemuConfig(_Strict):
     memory_mb: int = Field(default=512, ge=128)
     cpus: int = Field(default=1, ge=1)
     ssh_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
+    swap_mb: int = Field(default=256, ge=16, description="scratch virtio disk used as swap")
     extra_args: list[str] = []
 
 
@@ -82,6 +105,8 @@ class HostConfig(_Strict):
     tags: list[str] = []
     connect_timeout: float = Field(default=10.0, gt=0)
     command_timeout: float = Field(default=300.0, gt=0)
+    boot_timeout: float = Field(default=300.0, gt=0, description="power on to SSH answering")
+    allow_agent: bool = Field(default=False, description="offer ssh-agent keys too")
 
     @model_validator(mode="after")
     def _kind_defaults(self) -> HostConfig:

@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "build": "farm.cli.build_cmd:build",
     "config": "farm.cli.config_cmd:config",
     "crash": "farm.cli.crash_cmd:crash",
+    "hosts": "farm.cli.hosts_cmd:hosts",
     "series": "farm.cli.series_cmd:series",
     "submit": "farm.cli.series_cmd:submit",
 }

@@ -15,6 +15,23 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from farm.config import HostConfig
+from farm.errors import InfraError, UserError
+
+
+class HostUnreachable(InfraError):
+    """The host did not answer, or the connection dropped (a crash looks like this too)."""
+
+
+class CommandTimeout(InfraError):
+    """A command did not finish within its timeout; the channel was closed."""
+
+
+class CommandFailed(InfraError):
+    """A farm-authored command exited non-zero on the host (``check=True``)."""
+
+
+class HostKeyError(UserError):
+    """The host's SSH key is unknown or changed: a human must verify it, never retried."""
 
 
 class BootableKernel(Protocol):
@@ -31,6 +48,26 @@ class BootableKernel(Protocol):
     @property
     def build_id(self) -> str:
         """A string baked into the build that `uname -v` shows, to verify the boot."""
+
+
+@dataclass(frozen=True)
+class SshEndpoint:
+    """Where and how to reach a host's sshd; built from its HostConfig by farm.hosts."""
+
+    name: str
+    address: str
+    port: int
+    user: str
+    key: Path
+    known_hosts: Path
+    connect_timeout: float = 10.0
+    command_timeout: float = 300.0
+    allow_agent: bool = False
+    rekey_hint: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.address}:{self.port})"
 
 
 @dataclass(frozen=True)
@@ -79,8 +116,9 @@ class Transport(abc.ABC):
     ) -> CommandResult:
         """Run a command. A list is quoted word by word (use it for anything that
         carries data); a string is a fixed, farm-authored shell snippet. ``check``
-        raises KernelError/InfraError on a non-zero exit. Dropped connections and
-        timeouts raise InfraError (HostUnreachable)."""
+        raises CommandFailed on a non-zero exit. A dropped connection raises
+        HostUnreachable, a timeout CommandTimeout (both InfraError); ``timeout``
+        defaults to the host's ``command_timeout``."""
 
     @abc.abstractmethod
     def put(self, data: bytes, remote_path: str, *, mode: int = 0o644) -> None:
@@ -92,6 +130,12 @@ class Transport(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class Power(abc.ABC):
@@ -115,6 +159,25 @@ class Console(abc.ABC):
     @abc.abstractmethod
     def read(self, offset: int) -> tuple[bytes, int]:
         """Bytes written since ``offset`` and the offset to pass next time."""
+
+    @abc.abstractmethod
+    def end(self) -> int:
+        """The current end offset: read from here to see only what comes next."""
+
+
+class BootMethod(abc.ABC):
+    """Makes a host run a given kernel: plugins registered by name (qemu; grub and kexec
+    for bare metal). The host then waits for SSH and verifies what booted."""
+
+    name: str
+
+    @abc.abstractmethod
+    def install(self, kernel: BootableKernel, cmdline: str) -> None:
+        """Install ``kernel`` and start it (reboot, kexec or a new VM); do not wait."""
+
+    def problems(self) -> list[str]:
+        """Why this boot method cannot work on the host now (empty when it can)."""
+        return []
 
 
 class Host(abc.ABC):
@@ -142,6 +205,11 @@ class Host(abc.ABC):
         """Install and boot ``kernel``, then verify it is the one running.
         A kernel that never comes up raises KernelError with the console tail;
         our failures raise InfraError."""
+
+    @abc.abstractmethod
+    def wait_ready(self, timeout: float | None = None) -> BootedKernel:
+        """Wait until the host answers SSH again (after a power cycle or a reboot).
+        Raises like ``boot``: KernelError if the console shows a crash, else InfraError."""
 
     @abc.abstractmethod
     def boot_id(self) -> str:

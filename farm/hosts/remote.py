@@ -1,0 +1,196 @@
+"""A host reached over SSH, composed of power, console and boot-method plugins.
+
+Bare-metal machines and QEMU VMs share this code: booting is "the boot method starts
+the kernel, then wait for SSH and check that the kernel we asked for is the one
+running". Who is to blame when that fails is decided here, once: a crash on the
+console is the kernel's fault (KernelError), anything else is ours (InfraError).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from farm.config import HostConfig
+from farm.errors import FarmError, InfraError, KernelError
+from farm.hosts import keys
+from farm.hosts.base import (
+    BootableKernel,
+    BootedKernel,
+    BootMethod,
+    Console,
+    HostHealth,
+    HostKeyError,
+    HostUnreachable,
+    Power,
+    SshEndpoint,
+    Transport,
+)
+from farm.hosts.base import Host as _Host
+from farm.hosts.console import find_crash, tail
+
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+_TAIL_BYTES = 64 * 1024
+_MIN_FREE_DISK = 100 * 1024 * 1024
+# One round trip for `farm hosts check`: a fixed, farm-authored snippet.
+_PROBE = (
+    f"uname -r; cat {BOOT_ID}; cut -d' ' -f1 /proc/uptime; stat -f -c '%a %S' /; "
+    "if grep -qw pstore /proc/filesystems; then echo pstore; else echo no-pstore; fi"
+)
+
+
+class RemoteHost(_Host):
+    """A machine with sshd: the transport is SSH, everything else is a plugin."""
+
+    def __init__(
+        self,
+        config: HostConfig,
+        data_dir: Path,
+        *,
+        power: Power,
+        console: Console,
+        boot_method: BootMethod,
+    ) -> None:
+        super().__init__(config)
+        self.data_dir = data_dir
+        self._power = power
+        self._console = console
+        self.boot_method = boot_method
+
+    @property
+    def power(self) -> Power:
+        return self._power
+
+    @property
+    def console(self) -> Console:
+        return self._console
+
+    def endpoint(self) -> SshEndpoint:
+        c = self.config
+        return SshEndpoint(
+            name=c.name,
+            address=c.address,
+            port=c.port,
+            user=c.user,
+            key=c.key or keys.client_key(self.data_dir),
+            known_hosts=c.known_hosts or keys.known_hosts_path(self.data_dir),
+            connect_timeout=c.connect_timeout,
+            command_timeout=c.command_timeout,
+            allow_agent=c.allow_agent,
+        )
+
+    def transport(self) -> Transport:
+        from farm.hosts.ssh import connect  # Fabric loads only when a host is contacted
+
+        return connect(self.endpoint())
+
+    def boot(self, kernel: BootableKernel, *, cmdline: str = "") -> BootedKernel:
+        since = self.console.end()
+        self.boot_method.install(kernel, cmdline)
+        booted = self._wait(self.config.boot_timeout, since)
+        if booted.release != kernel.release or kernel.build_id not in booted.version:
+            self._blame(
+                since,
+                f"{self.name} runs {booted.release} {booted.version!r}, not the kernel farm "
+                f"booted ({kernel.release}, build id {kernel.build_id})",
+            )
+        return booted
+
+    def wait_ready(self, timeout: float | None = None) -> BootedKernel:
+        return self._wait(timeout or self.config.boot_timeout, self._boot_console_offset())
+
+    def _boot_console_offset(self) -> int:
+        """Where this boot's console output starts (unknown here: the recent tail)."""
+        return max(0, self.console.end() - _TAIL_BYTES)
+
+    def _wait(self, timeout: float, since: int) -> BootedKernel:
+        start = time.monotonic()
+        deadline = start + timeout
+        last: FarmError | None = None
+        while time.monotonic() < deadline:
+            if self.power.state() == "off":
+                waited = time.monotonic() - start
+                self._blame(since, f"{self.name} went down {waited:.0f}s into booting")
+            remaining = deadline - time.monotonic()
+            try:
+                with self._connect(min(self.config.connect_timeout, max(remaining, 1.0))) as ssh:
+                    return self._booted(ssh)
+            except HostKeyError:
+                raise
+            except HostUnreachable as exc:
+                last = exc
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        self._blame(since, f"{self.name} did not answer SSH within {timeout:g}s ({last})")
+
+    def _connect(self, connect_timeout: float) -> Transport:
+        from dataclasses import replace
+
+        from farm.hosts.ssh import connect
+
+        return connect(replace(self.endpoint(), connect_timeout=connect_timeout))
+
+    def _booted(self, ssh: Transport) -> BootedKernel:
+        out = ssh.run(f"uname -r; uname -v; cat {BOOT_ID}").stdout.splitlines()
+        if len(out) != 3:
+            raise InfraError(f"{self.name}: unexpected answer to uname/boot_id: {out!r}")
+        return BootedKernel(release=out[0], version=out[1], boot_id=out[2])
+
+    def _blame(self, since: int, what: str) -> NoReturn:
+        """Raise KernelError if the console shows a crash since ``since``, else InfraError."""
+        text = tail(self.console, max(since, self.console.end() - _TAIL_BYTES))
+        crash = find_crash(text)
+        shown = f"\n--- console tail ---\n{text}" if text else " (no console output captured)"
+        if crash:
+            raise KernelError(f"{what}; the kernel crashed: {crash}{shown}")
+        raise InfraError(what + shown, hint=f"farm hosts check {self.name}")
+
+    def boot_id(self) -> str:
+        with self.transport() as ssh:
+            return ssh.run(["cat", BOOT_ID]).stdout.strip()
+
+    def check(self) -> HostHealth:
+        health = HostHealth(name=self.name, ok=False)
+        boot_problems = self.boot_method.problems()
+        health.boot_method_ok = not boot_problems
+        health.problems.extend(boot_problems)
+        if self.power.state() == "off":
+            health.problems.append(f"{self.name} is powered off")
+            return health
+        try:
+            with self.transport() as ssh:
+                self._probe(ssh, health)
+        except FarmError as exc:
+            health.problems.append(str(exc))
+        health.ok = not health.problems
+        return health
+
+    def _probe(self, ssh: Transport, health: HostHealth) -> None:
+        lines = ssh.run(_PROBE).stdout.splitlines()
+        try:
+            release, boot_id, uptime, disk, pstore = lines
+            blocks, block_size = disk.split()
+            health.uptime_seconds = float(uptime)
+            health.free_disk_bytes = int(blocks) * int(block_size)
+        except ValueError:
+            health.problems.append(f"unexpected answer to the health probe: {lines!r}")
+            return
+        health.kernel_release, health.boot_id = release, boot_id
+        health.pstore = pstore == "pstore"
+        if health.free_disk_bytes < _MIN_FREE_DISK:
+            free_mib = health.free_disk_bytes // (1024 * 1024)
+            health.problems.append(f"only {free_mib} MiB free on / (need 100 MiB)")
+
+
+class PendingBoot(BootMethod):
+    """Bare-metal boot methods (grub one-shot, kexec) arrive in their own issue."""
+
+    def __init__(self, config: HostConfig, data_dir: Path) -> None:
+        self.name = config.boot or "none"
+        self.host = config.name
+
+    def install(self, kernel: BootableKernel, cmdline: str) -> None:
+        raise InfraError(*self.problems())
+
+    def problems(self) -> list[str]:
+        return [f"boot method {self.name!r} of {self.host} is not implemented yet"]
