@@ -133,6 +133,18 @@ class TreeConfig(_Strict):
     config_fragment: Path | None = None
 
 
+class ApiConfig(_Strict):
+    """``farm api``: the alert webhook and read-only JSON API.
+
+    The bearer token is read from ``$FARM_API_TOKEN`` or, when unset, from ``token_file``
+    (default ``<data_dir>/api-token``); it never appears in farm.toml.
+    """
+
+    host: str = Field(default="127.0.0.1", description="address to bind; loopback by default")
+    port: int = Field(default=9479, ge=1, le=65535)
+    token_file: Path | None = None
+
+
 class FarmConfig(BaseSettings):
     """The effective configuration."""
 
@@ -151,6 +163,7 @@ class FarmConfig(BaseSettings):
     loads_dir: Path = REPO_ROOT / "jobs" / "loads"
     default_load: str = "kbuild-tmpfs-swap"
     default_soak: str = "12h"
+    api: ApiConfig = ApiConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @classmethod
@@ -236,6 +249,8 @@ def _resolve_paths(config: FarmConfig, base: Path) -> None:
     """Relative paths in a config file are relative to the file, not to the cwd."""
     config.data_dir = (base / config.data_dir.expanduser()).resolve()
     config.loads_dir = (base / config.loads_dir.expanduser()).resolve()
+    if config.api.token_file is not None:
+        config.api.token_file = (base / config.api.token_file.expanduser()).resolve()
     for tree in config.trees:
         tree.path = (base / tree.path.expanduser()).resolve()
         if tree.config_fragment:

@@ -18,6 +18,7 @@ from farm.errors import FarmError
 
 # name -> "module:attribute"; one line per command keeps stages out of each other's way.
 COMMANDS: dict[str, str] = {
+    "api": "farm.cli.api_cmd:api",
     "build": "farm.cli.build_cmd:build",
     "config": "farm.cli.config_cmd:config",
     "crash": "farm.cli.crash_cmd:crash",

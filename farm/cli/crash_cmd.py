@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from farm.cli.common import emit_json, json_option
-from farm.detect.crash import Crash, parse
+from farm.detect.crash import Crash, parse, unique
 from farm.detect.symbolize import Symbolizer, symbolize_crash
 from farm.errors import UserError
 
@@ -34,7 +34,8 @@ def parse_cmd(
 ) -> None:
     """Find every crash in LOG... and print its syzbot-style title.
 
-    Exits 0 whether or not crashes are found; --json prints
+    Lists each title once, at its first occurrence, with a count. Exits 0 whether or
+    not crashes are found; --json prints every occurrence as
     {"crashes": [{"title", "kind", "corrupted", "frames", "start_line", "file"}]},
     start_line counting from 1.
     """
@@ -55,11 +56,12 @@ def parse_cmd(
         emit_json({"crashes": [{**c.to_json(), "file": str(log)} for log, c in found]})
         return
     for log in logs:
-        crashes = [c for path, c in found if path == log]
+        crashes = unique(c for path, c in found if path == log)
         if not crashes:
             click.echo(f"{log}: no crash")
-        for c in crashes:
+        for c, count in crashes:
             flag = " [corrupted]" if c.corrupted else ""
-            click.echo(f"{log}:{c.start_line}: {c.title}{flag} ({c.kind}, {c.signature})")
+            times = f" x{count}" if count > 1 else ""
+            click.echo(f"{log}:{c.start_line}: {c.title}{flag} ({c.kind}, {c.signature}){times}")
             if show_report:
                 click.echo(c.report)

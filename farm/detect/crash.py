@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -505,7 +505,7 @@ class CrashStream:
         if oops is not None:
             mine = [r for r in self._open if r.key == key and r not in done]
             split_header = key != _CONSOLE and len(mine[-1].lines if mine else "..") < 2
-            if mine and (_continues(text) or split_header):
+            if mine and (_continues(text, oops) or split_header):
                 oops = None  # a consequence of the open report, or its split header
             elif key == _CONSOLE or not mine:
                 done += [r for r in self._open if r.key == _CONSOLE and r not in done]
@@ -537,8 +537,13 @@ class CrashStream:
         return crashes
 
 
-def _continues(text: str) -> bool:
-    return any(pattern.search(text) for pattern in rules.REPORT_CONTINUATIONS)
+def _continues(text: str, oops: Oops) -> bool:
+    """Whether a header line inside an open report belongs to it rather than starting one:
+    consequences (the panic after an oops) and headers no rule knows (the ``INFO: Slab``
+    and ``INFO: Object`` lines of a SLUB report)."""
+    if any(pattern.search(text) for pattern in rules.REPORT_CONTINUATIONS):
+        return True
+    return not any(rule.title.search(text) for rule in oops.rules)
 
 
 def _any_header(oopses: tuple[Oops, ...]) -> re.Pattern[str]:
@@ -575,4 +580,15 @@ def parse(text: str | bytes, *, report_oom: bool = False) -> list[Crash]:
         stop = end if newline < 0 else newline
         crashes += stream.feed(text[pos:stop])
         pos = stop + 1
-    return crashes + stream.flush()
+    # Reports of different printk contexts overlap and can end in any order.
+    return sorted(crashes + stream.flush(), key=lambda crash: crash.start_line)
+
+
+def unique(crashes: Iterable[Crash]) -> list[tuple[Crash, int]]:
+    """The first crash of each title, and how many times that title occurred."""
+    first: dict[str, Crash] = {}
+    counts: dict[str, int] = {}
+    for crash in crashes:
+        first.setdefault(crash.title, crash)
+        counts[crash.title] = counts.get(crash.title, 0) + 1
+    return [(crash, counts[title]) for title, crash in first.items()]

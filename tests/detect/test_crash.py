@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from farm.detect.crash import MAX_REPORT_LINES, CrashStream, Kind, parse
+from farm.detect.crash import MAX_REPORT_LINES, CrashStream, Kind, parse, unique
 
 FIXTURES = Path(__file__).with_name("fixtures")
 DEMO = (FIXTURES / "deferred_split_list_del.log").read_text()
@@ -162,3 +162,20 @@ def test_reports_of_two_tasks_interleaved_are_kept_apart() -> None:
         ("WARNING in folio_split", 2),
     ]
     assert "shrink_folio_list" not in crashes[0].report
+
+
+def test_unknown_info_lines_inside_a_report_do_not_start_crashes() -> None:
+    slub = (
+        "[ 7.1] BUG: KASAN: slab-out-of-bounds in folio_split+0x5a/0x90\n"
+        "[ 7.2] Read of size 8 at addr ffff888012345678 by task kswapd0/97\n"
+        "[ 7.3] INFO: Slab 0xffffea0004a8e0c0 objects=21 used=21 fp=0x0 flags=0x200\n"
+        "[ 7.4] Call Trace:\n"
+        "[ 7.5]  folio_split+0x5a/0x90\n"
+        "[ 7.6]  deferred_split_scan+0x2a1/0x3e0\n"
+    )
+    assert [c.title for c in parse(slub)] == ["KASAN: slab-out-of-bounds Read in folio_split"]
+
+
+def test_unique_keeps_the_first_of_each_title_with_its_count() -> None:
+    crashes = parse(WARNING_LOG + DEMO + WARNING_LOG)
+    assert [(c.start_line, n) for c, n in unique(crashes)] == [(2, 2), (14, 1)]

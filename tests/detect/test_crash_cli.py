@@ -55,3 +55,17 @@ def test_a_missing_log_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFix
     code, _, err = run(["crash", "parse", str(tmp_path / "nope.log")], capsys)
     assert code == 1
     assert "cannot read console log" in err and "nope.log" in err
+
+
+def test_repeats_of_a_title_are_listed_once_with_a_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "serial.log"
+    log.write_text(DEMO.read_text() * 3)
+    code, out, _ = run(["crash", "parse", str(log)], capsys)
+    assert code == 0
+    [line] = out.splitlines()
+    assert line.startswith(f"{log}:4: BUG: corrupted list in deferred_split_scan")
+    assert line.endswith(" x3")
+    code, out, _ = run(["crash", "parse", "--json", str(log)], capsys)
+    assert [c["start_line"] for c in json.loads(out)["crashes"]] == [4, 52, 100]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 05:05:27.461791
+Create Date: 2026-11-26 05:17:53.190658
 """
 
 from collections.abc import Sequence
@@ -161,6 +161,38 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_series_content_hash"), ["content_hash"], unique=False)
 
     op.create_table(
+        "alerts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("source", sa.String(length=16), nullable=False),
+        sa.Column("alertname", sa.Text(), nullable=False),
+        sa.Column("labels", sa.JSON(), nullable=False),
+        sa.Column("annotations", sa.JSON(), nullable=False),
+        sa.Column(
+            "action",
+            sa.Enum(
+                "BISECTION_REQUESTED",
+                "ALREADY_REQUESTED",
+                "UNKNOWN_RUN",
+                "IGNORED",
+                name="alertaction",
+                native_enum=False,
+                length=24,
+            ),
+            nullable=False,
+        ),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("bisection_id", sa.Integer(), nullable=True),
+        sa.Column("notifications", sa.Integer(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["bisection_id"], ["bisections.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("fingerprint", "starts_at"),
+    )
+    op.create_table(
         "applications",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("series_id", sa.Integer(), nullable=False),
@@ -244,6 +276,7 @@ def downgrade() -> None:
 
     op.drop_table("crashes")
     op.drop_table("applications")
+    op.drop_table("alerts")
     with op.batch_alter_table("series", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_series_content_hash"))
 

@@ -1,0 +1,184 @@
+"""Alert notifications in, bisection requests out.
+
+Grafana (webhook ``version: "1"``) and Alertmanager (``version: "4"``) post the same
+shape: a group of alerts, each with labels, ``startsAt`` and a ``fingerprint``. An alert
+whose labels name a ``run`` and what regressed on it (``regression``: a crash title, or
+``counter``: a counter that failed its expectation; for a crash alert without a title
+the run's first recorded crash) becomes a REQUESTED row in ``bisections``. The
+scheduler's reconciler starts it; this module never talks to Celery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from farm.store.alerts import Alert, AlertAction
+from farm.store.bisect import Bisection, BisectState
+from farm.store.runs import Crash, Run
+
+log = logging.getLogger(__name__)
+
+SOURCES = {"1": "grafana", "4": "alertmanager"}
+
+
+class IncomingAlert(BaseModel):
+    """One alert of a notification; unknown fields (values, silenceURL, ...) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: dt.datetime
+    fingerprint: str = Field(min_length=1, max_length=64)
+
+    @field_validator("startsAt")
+    @classmethod
+    def _utc(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is None:
+            raise ValueError("startsAt needs a timezone")
+        return value.astimezone(dt.UTC)
+
+
+class Notification(BaseModel):
+    """A webhook body from Grafana or Alertmanager."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: Literal["1", "4"]
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    alerts: list[IncomingAlert] = Field(max_length=1000)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    fingerprint: str
+    action: AlertAction
+    repeat: bool
+    bisection_id: int | None
+    detail: str
+
+
+def record(session: Session, notification: Notification) -> list[Outcome]:
+    """Record every alert of a notification and act on the new firing ones."""
+    source = SOURCES[notification.version]
+    return [_record_one(session, alert, source) for alert in notification.alerts]
+
+
+def _record_one(session: Session, incoming: IncomingAlert, source: str) -> Outcome:
+    key = (incoming.fingerprint, incoming.startsAt)
+    row = _find(session, *key)
+    if row is None:
+        try:
+            with session.begin_nested():
+                row = _new_alert(session, incoming, source)
+        except IntegrityError:  # the same alert arrived concurrently: it is a repeat
+            row = _find(session, *key)
+            assert row is not None
+        else:
+            log.info(
+                "alert %s %s (%s): %s",
+                row.alertname,
+                row.fingerprint,
+                row.status,
+                row.action.value,
+            )
+            return _outcome(row, repeat=False)
+    row.notifications += 1
+    row.status = incoming.status
+    return _outcome(row, repeat=True)
+
+
+def _find(session: Session, fingerprint: str, starts_at: dt.datetime) -> Alert | None:
+    query = select(Alert).where(Alert.fingerprint == fingerprint, Alert.starts_at == starts_at)
+    return session.scalars(query).one_or_none()
+
+
+def _new_alert(session: Session, incoming: IncomingAlert, source: str) -> Alert:
+    row = Alert(
+        fingerprint=incoming.fingerprint,
+        starts_at=incoming.startsAt,
+        status=incoming.status,
+        source=source,
+        alertname=incoming.labels.get("alertname", ""),
+        labels=incoming.labels,
+        annotations=incoming.annotations,
+    )
+    if incoming.status == "resolved":
+        row.action, row.detail = AlertAction.IGNORED, "resolved before farm saw it fire"
+    else:
+        _act(session, row, incoming.labels)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _act(session: Session, row: Alert, labels: dict[str, str]) -> None:
+    """Decide what a new firing alert asks for and fill in row.action/detail/bisection."""
+    run_label = labels.get("run", "")
+    if not run_label:
+        row.action, row.detail = AlertAction.IGNORED, "no run label: nothing to bisect"
+        return
+    run = session.get(Run, int(run_label)) if run_label.isdigit() else None
+    if run is None:
+        row.action, row.detail = AlertAction.UNKNOWN_RUN, f"no run {run_label!r} in the store"
+        return
+    target = _regression(session, run, labels)
+    if target is None:
+        row.action = AlertAction.IGNORED
+        row.detail = f"run {run.id} names no regression, counter or recorded crash"
+        return
+    regression, kind = target
+    bisection = _existing_bisection(session, run.id, regression)
+    if bisection is None:
+        bisection = Bisection(
+            run_id=run.id,
+            series_id=run.series_id,
+            regression=regression,
+            regression_kind=kind,
+            state=BisectState.REQUESTED,
+            requested_by=f"alert:{row.fingerprint}",
+        )
+        try:
+            with session.begin_nested():
+                session.add(bisection)
+                session.flush()
+        except IntegrityError:  # another alert requested it meanwhile
+            bisection = _existing_bisection(session, run.id, regression)
+            assert bisection is not None
+        else:
+            row.action, row.bisection_id = AlertAction.BISECTION_REQUESTED, bisection.id
+            row.detail = f"bisection {bisection.id} of {kind} {regression!r} requested"
+            return
+    row.action, row.bisection_id = AlertAction.ALREADY_REQUESTED, bisection.id
+    row.detail = f"bisection {bisection.id} of {regression!r} exists ({bisection.state.value})"
+
+
+def _existing_bisection(session: Session, run_id: int, regression: str) -> Bisection | None:
+    query = select(Bisection).where(Bisection.run_id == run_id, Bisection.regression == regression)
+    return session.scalars(query).one_or_none()
+
+
+def _regression(session: Session, run: Run, labels: dict[str, str]) -> tuple[str, str] | None:
+    """(what regressed, crash | counter), from the labels or the run's first crash."""
+    if labels.get("regression"):
+        return labels["regression"], "crash"
+    if labels.get("counter"):
+        return labels["counter"], "counter"
+    first = session.scalars(
+        select(Crash.title).where(Crash.run_id == run.id).order_by(Crash.seen_at, Crash.id)
+    ).first()
+    return (first, "crash") if first else None
+
+
+def _outcome(row: Alert, *, repeat: bool) -> Outcome:
+    return Outcome(row.fingerprint, row.action, repeat, row.bisection_id, row.detail)

@@ -1,0 +1,73 @@
+"""The FastAPI application behind ``farm api``."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from farm.api import views
+from farm.api.alerts import Notification, record
+from farm.api.auth import require_token
+from farm.api.views import Db
+from farm.store import Store
+from farm.store.alerts import AlertAction
+
+
+class OutcomeView(BaseModel):
+    fingerprint: str
+    action: AlertAction
+    repeat: bool
+    bisection: int | None
+    detail: str
+
+
+class AlertsAnswer(BaseModel):
+    received: int
+    bisections_requested: list[int]
+    outcomes: list[OutcomeView]
+
+
+def create_app(store: Store, token: str) -> FastAPI:
+    """The API over ``store``; every /api route needs ``Authorization: Bearer <token>``."""
+    app = FastAPI(title="farm", summary="alert webhook and read-only views", docs_url=None)
+    app.state.store = store
+    app.state.token = token
+    authorized = [Depends(require_token)]
+    app.include_router(views.router, prefix="/api", dependencies=authorized)
+    app.add_api_route("/api/alerts", receive_alerts, methods=["POST"], dependencies=authorized)
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    return app
+
+
+def receive_alerts(notification: Notification, db: Db) -> AlertsAnswer:
+    """Grafana or Alertmanager webhook: record, request bisections, answer at once.
+
+    One short transaction; the bisection itself is started later by the scheduler's
+    reconciler, so the sender never waits for a build or a boot.
+    """
+    outcomes = record(db, notification)
+    return AlertsAnswer(
+        received=len(outcomes),
+        bisections_requested=[
+            o.bisection_id
+            for o in outcomes
+            if o.action == AlertAction.BISECTION_REQUESTED and not o.repeat and o.bisection_id
+        ],
+        outcomes=[
+            OutcomeView(
+                fingerprint=o.fingerprint,
+                action=o.action,
+                repeat=o.repeat,
+                bisection=o.bisection_id,
+                detail=o.detail,
+            )
+            for o in outcomes
+        ],
+    )
+
+
+def healthz(db: Db) -> dict[str, str]:
+    """Liveness for systemd and compose: the process serves and the store answers."""
+    db.execute(text("SELECT 1"))
+    return {"status": "ok"}

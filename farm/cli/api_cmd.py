@@ -1,0 +1,37 @@
+"""farm api: serve the alert webhook and the read-only JSON API with uvicorn."""
+
+from __future__ import annotations
+
+import click
+
+from farm.cli.common import get_config, get_store
+
+
+@click.command()
+@click.option("--host", help="Address to bind (default: api.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: api.port, 9479).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.pass_context
+def api(ctx: click.Context, host: str | None, port: int | None, log_level: str) -> None:
+    """Serve POST /api/alerts (Grafana and Alertmanager webhooks) and GET /api/*.
+
+    Every /api request needs "Authorization: Bearer <token>"; the token comes from
+    $FARM_API_TOKEN or the api.token_file (default <data_dir>/api-token).
+    """
+    import uvicorn
+
+    from farm.api import create_app
+    from farm.api.auth import load_token
+
+    config = get_config(ctx)
+    token = load_token(config)
+    app = create_app(get_store(ctx), token)
+    bind_host = host or config.api.host
+    bind_port = port or config.api.port
+    click.echo(f"farm api: serving on http://{bind_host}:{bind_port} (POST /api/alerts)", err=True)
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level, server_header=False)

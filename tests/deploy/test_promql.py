@@ -1,0 +1,297 @@
+"""Every PromQL expression of the dashboards and alert rules, run by a real Prometheus
+scraping a real `farm exporter`, returns data for the scenario it is meant for.
+
+The scenario in the store: the laptop soaks a patched kernel whose counter failed its
+expectation; the workstation crashed on a patched run and is now down while a bisection
+run has been booting there for two hours; a bisection is running.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib.util import find_spec
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import insert
+
+from farm.cli import COMMANDS
+from farm.store import Store
+from farm.store.base import utcnow
+from farm.store.bisect import Bisection, BisectState
+from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
+from farm.store.series import Series
+
+from .conftest import DEPLOY, FARM, farm_env, free_port, service, wait_until, write_yaml
+from .grafana import GLOBALS, queries, substitute, used_variables
+
+if "exporter" not in COMMANDS or find_spec(COMMANDS["exporter"].partition(":")[0]) is None:
+    pytest.skip(
+        "`farm exporter` (farm/metrics, the scheduler stage) is not in this tree yet",
+        allow_module_level=True,
+    )
+
+from farm.store.samples import (  # after the skip: the scheduler stage's table
+    HostState,
+    KeyCache,
+    Reading,
+    RunProgress,
+    Sample,
+    sample_row,
+)
+
+pytestmark = pytest.mark.slow
+CRASH = "BUG: corrupted list in deferred_split_scan"
+
+
+@dataclass(frozen=True)
+class Farm:
+    store: Store
+    prometheus: str
+    soaking: int  # laptop, counter failed
+    crashed: int  # workstation, ended FAIL
+    booting: int  # workstation, bisection run stuck booting, host down
+
+
+def reading(step: int) -> Reading:
+    return Reading(
+        ts=time.time(),
+        phase="soak",
+        boot_id="b1",
+        uptime=3600.0 + step,
+        tainted=0,
+        vmstat={
+            "pgfault": 1_000_000 + 5000 * step,
+            "thp_split_page": 3 * step,
+            "nr_anon_transparent_hugepages": 40 + step,
+            "nr_anon_partially_mapped": 7800 * step,
+        },
+        meminfo={"MemFree": 1_000_000 - step, "AnonHugePages": 81920},
+    )
+
+
+def add_sample(store: Store, keys: KeyCache, host: str, run_id: int, step: int) -> None:
+    with store.session() as db:
+        row = sample_row(keys, db, host=host, run_id=run_id, reading=reading(step))
+        sample_id = db.execute(insert(Sample).returning(Sample.id), [row]).scalar_one()
+        db.merge(
+            HostState(
+                host=host, run_id=run_id, up=True, last_ok=time.time(), last_sample_id=sample_id
+            )
+        )
+
+
+def make_scenario(store: Store) -> tuple[int, int, int]:
+    now = time.time()
+    with store.session() as db:
+        series = Series(
+            title="mm: split underused THPs", total=7, source="t.mbox", content_hash="h"
+        )
+        db.add(series)
+        db.flush()
+        common: dict[str, Any] = {
+            "series_id": series.id,
+            "commit": "c0ffee",
+            "load": "thp",
+            "soak_seconds": 43200,
+        }
+        soaking = Run(
+            kind=RunKind.PATCHED,
+            host="laptop",
+            upto=7,
+            state=RunState.SOAKING,
+            kernel_release="6.1.0-farm-7",
+            **common,
+            details={
+                "counter_failures": [
+                    {
+                        "counter": "nr_anon_partially_mapped",
+                        "rule": "returns_to_zero",
+                        "value": 78299,
+                    }
+                ]
+            },
+        )
+        crashed = Run(
+            kind=RunKind.PATCHED,
+            host="workstation",
+            upto=7,
+            state=RunState.DONE,
+            verdict=Verdict.FAIL,
+            reasons=[CRASH],
+            kernel_release="6.1.0-farm-7",
+            ended_at=utcnow(),
+            **common,
+        )
+        db.add_all([soaking, crashed])
+        db.flush()
+        bisection = Bisection(
+            run_id=crashed.id,
+            series_id=series.id,
+            regression=CRASH,
+            state=BisectState.RUNNING,
+            posterior=[0.05, 0.1, 0.7, 0.15],
+        )
+        db.add(bisection)
+        db.flush()
+        booting = Run(
+            kind=RunKind.BISECT,
+            host="workstation",
+            upto=3,
+            state=RunState.BOOTING,
+            bisection_id=bisection.id,
+            kernel_release="6.1.0-farm-3",
+            **common,
+        )
+        db.add(booting)
+        db.flush()
+        db.add(
+            Crash(
+                run_id=crashed.id,
+                host="workstation",
+                title=CRASH,
+                kind="BUG",
+                signature="s1",
+                report="...",
+            )
+        )
+        db.add_all(
+            [
+                RunProgress(run_id=soaking.id, due_at=now, state_since=now - 600),
+                RunProgress(run_id=booting.id, due_at=now, state_since=now - 7200),
+                HostState(host="workstation", run_id=booting.id, up=False, last_ok=now - 7200),
+            ]
+        )
+        return soaking.id, crashed.id, booting.id
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    home = tmp_path_factory.mktemp("promql")
+    config = home / "farm.toml"
+    config.write_text(f'data_dir = "{home / "data"}"\n')
+    store = Store(f"sqlite:///{home / 'data' / 'farm.db'}")
+    soaking, crashed, booting = make_scenario(store)
+    keys = KeyCache()
+    add_sample(store, keys, "laptop", soaking, 0)
+
+    exporter_port, prometheus_port = free_port(), free_port()
+    prometheus_yml = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    prometheus_yml["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    prometheus_yml["rule_files"] = [str(DEPLOY / "rules" / "farm.rules.yml")]
+    del prometheus_yml["alerting"]
+    [job] = [j for j in prometheus_yml["scrape_configs"] if j["job_name"] == "farm"]
+    job["static_configs"] = [{"targets": [f"127.0.0.1:{exporter_port}"]}]
+    url = f"http://127.0.0.1:{prometheus_port}"
+    exporter = [str(FARM), "exporter", "--port", str(exporter_port)]
+    prometheus = [
+        "/usr/bin/prometheus",
+        f"--config.file={write_yaml(home / 'prometheus.yml', prometheus_yml)}",
+        f"--storage.tsdb.path={home / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{prometheus_port}",
+    ]
+    with (
+        service(
+            exporter,
+            home / "exporter.log",
+            f"http://127.0.0.1:{exporter_port}/metrics",
+            farm_env(config),
+        ),
+        service(prometheus, home / "prometheus.log", f"{url}/-/ready"),
+    ):
+        wait_until(lambda: instant(url, "farm_host_up"), "a first scrape of the exporter")
+        # A soak in progress: fresh samples every scrape, then a second crash.
+        for step in range(1, 4):
+            add_sample(store, keys, "laptop", soaking, step)
+            time.sleep(1.0)
+        with store.session() as db:
+            db.add(
+                Crash(
+                    run_id=booting,
+                    host="workstation",
+                    title=CRASH,
+                    kind="BUG",
+                    signature="s1",
+                    report="...",
+                )
+            )
+        wait_until(
+            lambda: instant(url, 'farm_crashes_total{host="workstation"} >= 2'),
+            "the second crash scraped",
+        )
+        time.sleep(2.0)
+        yield Farm(store, url, soaking, crashed, booting)
+    store.dispose()
+
+
+def instant(url: str, expr: str) -> list[dict[str, Any]]:
+    answer = httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=10).json()
+    assert answer["status"] == "success", f"{expr}: {answer}"
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+def resolve(url: str, variable: dict[str, Any], values: dict[str, list[str]]) -> list[str]:
+    """What Grafana's Prometheus datasource would list for a query variable."""
+    query = substitute(variable["query"]["query"], values)
+    if query.startswith("metrics("):
+        names = httpx.get(f"{url}/api/v1/label/__name__/values", timeout=10).json()["data"]
+        pattern = re.compile(query[len("metrics(") : -1])
+        return [n for n in names if pattern.search(n)]
+    metric, _, label = query[len("label_values(") : -1].rpartition(",")
+    series = httpx.get(
+        f"{url}/api/v1/series", params={"match[]": metric.strip()}, timeout=10
+    ).json()["data"]
+    return sorted({s[label.strip()] for s in series if label.strip() in s})
+
+
+def test_template_variables_list_the_scenarios_hosts_runs_and_counters(farm: Farm) -> None:
+    board_vars = {q.where.split(":")[0]: q.variables for q in queries() if q.variables}
+    soak = board_vars["farm-soak.json"]
+    values: dict[str, list[str]] = {}
+    for name in ("host", "run", "counter"):
+        values[name] = resolve(farm.prometheus, soak[name], values)
+    assert values["host"] == ["laptop", "workstation"]
+    assert {str(farm.soaking), str(farm.booting)} <= set(values["run"])
+    assert "farm_vmstat_pgfault_total" in values["counter"]
+    assert "farm_meminfo_memfree_bytes" in values["counter"]
+
+
+def test_every_dashboard_and_alert_query_returns_data(farm: Farm) -> None:
+    empty = []
+    for query in queries():
+        values: dict[str, list[str]] = {}
+        for name in used_variables(query.expr) - GLOBALS.keys():
+            for needed in sorted(used_variables(query.variables[name]["query"]["query"])):
+                values.setdefault(needed, resolve(farm.prometheus, query.variables[needed], values))
+            values[name] = resolve(farm.prometheus, query.variables[name], values)
+        if "counter" in values:
+            values["counter"] = ["farm_vmstat_pgfault_total"]
+        expr = substitute(query.expr, values)
+        if not instant(farm.prometheus, expr):
+            empty.append(f"{query.where}: {expr}")
+    assert empty == []
+
+
+def test_every_alert_rule_fires_for_its_scenario(farm: Farm) -> None:
+    """Pending or firing: the rules with `for:` would fire after it in a real soak."""
+    [group] = httpx.get(f"{farm.prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    assert all(rule["health"] == "ok" for rule in group["rules"])
+    alerts = {rule["name"]: [a["labels"] for a in rule["alerts"]] for rule in group["rules"]}
+
+    assert {(a["run"], a["host"]) for a in alerts["FarmRunCrashed"]} == {
+        (str(farm.crashed), "workstation"),
+        (str(farm.booting), "workstation"),
+    }
+    assert [(a["run"], a["counter"]) for a in alerts["FarmCounterExpectationFailed"]] == [
+        (str(farm.soaking), "nr_anon_partially_mapped")
+    ]
+    assert [a["run"] for a in alerts["FarmHostDownDuringRun"]] == [str(farm.booting)]
+    assert [(a["run"], a["state"]) for a in alerts["FarmRunStuck"]] == [
+        (str(farm.booting), "booting")
+    ]
