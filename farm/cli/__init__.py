@@ -19,10 +19,12 @@ from farm.errors import FarmError
 # name -> "module:attribute"; one line per command keeps stages out of each other's way.
 COMMANDS: dict[str, str] = {
     "api": "farm.cli.api_cmd:api",
+    "bisect": "farm.cli.bisect_cmd:bisect",
     "build": "farm.cli.build_cmd:build",
     "config": "farm.cli.config_cmd:config",
     "crash": "farm.cli.crash_cmd:crash",
     "hosts": "farm.cli.hosts_cmd:hosts",
+    "report": "farm.cli.report_cmd:report",
     "series": "farm.cli.series_cmd:series",
     "submit": "farm.cli.series_cmd:submit",
 }

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Text, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from farm.store.base import Base, utcnow
@@ -38,5 +38,27 @@ class Bisection(Base):
     culprit: Mapped[int | None] = mapped_column(doc="first bad patch index, when found")
     posterior: Mapped[list[float]] = mapped_column(default=list)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    engine_state: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, doc="farm.bisect.state.dump(): settings and the evidence log"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BisectStep(Base):
+    """One piece of evidence the engine took in, and the posterior just after it."""
+
+    __tablename__ = "bisect_steps"
+    __table_args__ = (UniqueConstraint("bisection_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bisection_id: Mapped[int] = mapped_column(ForeignKey("bisections.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    kernel: Mapped[int] = mapped_column(doc="patches applied, 0 is the base")
+    host: Mapped[str] = mapped_column(String(64))
+    boot_id: Mapped[str] = mapped_column(String(64))
+    uptime_hours: Mapped[float]
+    outcome: Mapped[str] = mapped_column(String(16), doc="farm.bisect.engine.Outcome")
+    posterior: Mapped[list[float]] = mapped_column(default=list, doc="patches 1..N, then none")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

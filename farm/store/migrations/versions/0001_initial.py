@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 05:17:53.190658
+Create Date: 2026-11-26 05:10:04.321443
 """
 
 from collections.abc import Sequence
@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("culprit", sa.Integer(), nullable=True),
         sa.Column("posterior", sa.JSON(), nullable=False),
         sa.Column("result", sa.JSON(), nullable=False),
+        sa.Column("engine_state", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
@@ -143,6 +144,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_runs_state"), ["state"], unique=False)
 
     op.create_table(
+        "sample_keys",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("vmstat", sa.JSON(), nullable=False),
+        sa.Column("meminfo", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("digest"),
+    )
+    op.create_table(
         "series",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
@@ -205,6 +215,37 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
+        "bisect_steps",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("bisection_id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.Column("kernel", sa.Integer(), nullable=False),
+        sa.Column("host", sa.String(length=64), nullable=False),
+        sa.Column("boot_id", sa.String(length=64), nullable=False),
+        sa.Column("uptime_hours", sa.Double(), nullable=False),
+        sa.Column("outcome", sa.String(length=16), nullable=False),
+        sa.Column("posterior", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["bisection_id"], ["bisections.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("bisection_id", "seq"),
+    )
+    op.create_table(
+        "console_lines",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.Column("host", sa.String(length=64), nullable=False),
+        sa.Column("ts", sa.Float(), nullable=False),
+        sa.Column("line", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("console_lines", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_console_lines_run_id"), ["run_id"], unique=False)
+
+    op.create_table(
         "crashes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=False),
@@ -251,6 +292,47 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_patches_patch_id"), ["patch_id"], unique=False)
 
     op.create_table(
+        "run_progress",
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("tick", sa.Integer(), nullable=False),
+        sa.Column("due_at", sa.Float(), nullable=False),
+        sa.Column("state_since", sa.Float(), nullable=False),
+        sa.Column("cancel_requested", sa.Boolean(), nullable=False),
+        sa.Column("infra_failures", sa.Integer(), nullable=False),
+        sa.Column("kernel", sa.JSON(), nullable=False),
+        sa.Column("console_offset", sa.BigInteger(), nullable=False),
+        sa.Column("console_scan_from", sa.Integer(), nullable=False),
+        sa.Column("missed", sa.Integer(), nullable=False),
+        sa.Column("last_ok", sa.Float(), nullable=True),
+        sa.Column("load_pid", sa.Integer(), nullable=True),
+        sa.Column("findings", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("run_id"),
+    )
+    op.create_table(
+        "samples",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.Column("host", sa.String(length=64), nullable=False),
+        sa.Column("ts", sa.Float(), nullable=False),
+        sa.Column("phase", sa.String(length=16), nullable=False),
+        sa.Column("boot_id", sa.String(length=64), nullable=False),
+        sa.Column("uptime", sa.Double(), nullable=False),
+        sa.Column("tainted", sa.BigInteger(), nullable=False),
+        sa.Column("keys_id", sa.Integer(), nullable=False),
+        sa.Column("values", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["keys_id"],
+            ["sample_keys.id"],
+        ),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("samples", schema=None) as batch_op:
+        batch_op.create_index("ix_samples_host_ts", ["host", "ts"], unique=False)
+        batch_op.create_index(batch_op.f("ix_samples_run_id"), ["run_id"], unique=False)
+
+    op.create_table(
         "applied_commits",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("application_id", sa.Integer(), nullable=False),
@@ -260,12 +342,32 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("application_id", "index"),
     )
+    op.create_table(
+        "host_states",
+        sa.Column("host", sa.String(length=64), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.Column("fence", sa.BigInteger(), nullable=False),
+        sa.Column("up", sa.Boolean(), nullable=False),
+        sa.Column("last_ok", sa.Float(), nullable=True),
+        sa.Column("last_sample_id", sa.Integer(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["last_sample_id"], ["samples.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("host"),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("host_states")
     op.drop_table("applied_commits")
+    with op.batch_alter_table("samples", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_samples_run_id"))
+        batch_op.drop_index("ix_samples_host_ts")
+
+    op.drop_table("samples")
+    op.drop_table("run_progress")
     with op.batch_alter_table("patches", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_patches_patch_id"))
 
@@ -275,12 +377,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_crashes_run_id"))
 
     op.drop_table("crashes")
+    with op.batch_alter_table("console_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_console_lines_run_id"))
+
+    op.drop_table("console_lines")
+    op.drop_table("bisect_steps")
     op.drop_table("applications")
     op.drop_table("alerts")
     with op.batch_alter_table("series", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_series_content_hash"))
 
     op.drop_table("series")
+    op.drop_table("sample_keys")
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_runs_state"))
         batch_op.drop_index("ix_runs_host_state")

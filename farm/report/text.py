@@ -1,0 +1,71 @@
+"""The report's words, shared by the email (plain text) and markdown/html renderers."""
+
+from __future__ import annotations
+
+import textwrap
+
+from farm.report.model import ReportInput
+
+WIDTH = 78
+
+
+def verdict(ri: ReportInput) -> str:
+    if ri.culprit is not None:
+        return (
+            f"The first bad patch is {ri.culprit.index:02d}/{ri.total:02d} "
+            f'"{ri.culprit.subject}", with {ri.confidence:.1%} confidence.'
+        )
+    if ri.credible_set == [0]:
+        return (
+            f"No patch is to blame: the failure did not reproduce on this series "
+            f"({ri.no_culprit:.1%})."
+        )
+    named = ", ".join("no culprit" if i == 0 else f"{i:02d}" for i in ri.credible_set)
+    return f"The bisection is not conclusive; the culprit is among: {named}."
+
+
+def what_regressed(ri: ReportInput) -> list[str]:
+    if ri.regression_kind == "counter":
+        line = f"Counter {ri.regression} regressed"
+        return [line + (f": {ri.counter_summary}." if ri.counter_summary else ".")]
+    lines = [f"Crash: {ri.regression}"]
+    if ri.stack:
+        lines += ["Call trace (top):", *(f"  {frame}" for frame in ri.stack[:8])]
+    return lines
+
+
+def run_table(ri: ReportInput) -> list[str]:
+    rows = [f"{'kernel':<10} {'host':<16} {'boot':<12} {'hours':>7}  outcome"]
+    for r in ri.runs:
+        kernel = "base" if r.kernel == 0 else f"+{r.kernel:02d}"
+        rows.append(f"{kernel:<10} {r.host[:16]:<16} {r.boot[:12]:<12} {r.hours:7.1f}  {r.outcome}")
+    return rows
+
+
+def wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+def plain_body(ri: ReportInput) -> str:
+    """The email body: plain text, no line over 80 columns."""
+    out: list[str] = []
+    out += wrap(
+        f"farm bisected a regression found while soak-testing the series "
+        f'"{ri.series_title}" ({ri.total} patches).'
+    )
+    out.append("")
+    for line in what_regressed(ri):
+        out += wrap(line)
+    out.append("")
+    out += wrap(verdict(ri))
+    out.append("")
+    out.append("Test runs (kernel = base plus the first N patches):")
+    out += run_table(ri)
+    if ri.reproduce:
+        out += ["", "To reproduce with farm:"]
+        for command in ri.reproduce:
+            out += textwrap.wrap(
+                command, WIDTH - 4, initial_indent="  $ ", subsequent_indent="      "
+            )
+    out += ["", "-- ", f"farm bisection {ri.bisection_id}"]
+    return "\n".join(line.rstrip() if line != "-- " else line for line in out) + "\n"
