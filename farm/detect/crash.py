@@ -127,7 +127,8 @@ _CONTEXT_RE = re.compile(
 _QUESTIONABLE_RE = re.compile(r"(\[<[0-9a-f]+>\])? \? ")
 _CPU_CONTEXT_RE = re.compile(r"\[ *C[0-9]+\]")
 _NO_CONTEXT, _CONSOLE = "", "console"  # no timestamp / timestamp without caller id
-_END_MARKERS = ("---[ end trace", "---[ end Kernel panic", "Rebooting in ")
+_END_MARKERS = ("---[ end trace", "---[ end Kernel panic", "Kernel Offset:", "Rebooting in ")
+_BOOT_BANNER = "Linux version "  # the machine rebooted: whatever was open is over
 
 
 class _Line(NamedTuple):
@@ -501,6 +502,9 @@ class CrashStream:
         parsed = _split_prefix(line)
         context, text, questionable, stamp = parsed
         key = _stream_key(context)
+        if text.startswith(_BOOT_BANNER):
+            done, self._open = self._open, []
+            return done
         done = [r for r in self._open if r.ended(line, parsed, oops)]
         if oops is not None:
             mine = [r for r in self._open if r.key == key and r not in done]

@@ -179,3 +179,14 @@ def test_unknown_info_lines_inside_a_report_do_not_start_crashes() -> None:
 def test_unique_keeps_the_first_of_each_title_with_its_count() -> None:
     crashes = parse(WARNING_LOG + DEMO + WARNING_LOG)
     assert [(c.start_line, n) for c, n in unique(crashes)] == [(2, 2), (14, 1)]
+
+
+def test_a_real_qemu_boot_panic_ends_at_the_reboot_banner() -> None:
+    # Serial console of a tinyconfig 6.1 kernel booted twice by QEMU with a broken
+    # initramfs (no printk timestamps): one panic, then the reboot's banner.
+    log = (FIXTURES / "qemu_6.1_no_init_panic.log").read_text()
+    [crash] = parse(log)
+    assert crash.title.startswith("kernel panic: No working init found. Try passing init=")
+    assert (crash.kind, crash.start_line) == (Kind.PANIC, 159)
+    assert crash.corrupted  # this kernel prints no stack on panic: nothing names a culprit
+    assert "Linux version" not in crash.report
