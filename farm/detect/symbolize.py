@@ -45,6 +45,7 @@ class Symbolizer:
         if vmlinux is not None and not vmlinux.is_file():
             raise UserError(f"vmlinux not found: {vmlinux}", hint="pass the build's vmlinux")
         self._addr2line = shutil.which("addr2line") if vmlinux else None
+        self._source_lines: dict[int, str | None] = {}  # a trace repeats its callers
         if vmlinux is not None and self._addr2line is None:
             raise InfraError("addr2line is missing", hint="apt-get install binutils")
 
@@ -60,13 +61,22 @@ class Symbolizer:
         """``path/file.c:123`` for `address`, when a vmlinux with debug info was given."""
         if self._addr2line is None or self._vmlinux is None:
             return None
-        result = subprocess.run(
-            [self._addr2line, "-e", str(self._vmlinux), f"{address:#x}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        if address not in self._source_lines:
+            self._source_lines[address] = self._addr2line_one(address)
+        return self._source_lines[address]
+
+    def _addr2line_one(self, address: int) -> str | None:
+        assert self._addr2line is not None and self._vmlinux is not None
+        try:
+            result = subprocess.run(
+                [self._addr2line, "-e", str(self._vmlinux), f"{address:#x}"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise InfraError(f"addr2line failed on {self._vmlinux}: {exc}") from exc
         location = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
         if result.returncode != 0 or not location or location.startswith("??"):
             return None
