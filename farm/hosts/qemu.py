@@ -153,6 +153,8 @@ class QemuVm:
             self._stop_locked()
             previous = self.state()
             if kernel is not None:
+                # The old state no longer describes bzImage: a failed start leaves none.
+                self.state_file.unlink(missing_ok=True)
                 self._install(kernel)
                 release, build_id = kernel.release, kernel.build_id
             elif previous is not None and self.kernel_file.exists():

@@ -9,6 +9,7 @@ console is the kernel's fault (KernelError), anything else is ours (InfraError).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -21,7 +22,6 @@ from farm.hosts.base import (
     BootMethod,
     Console,
     HostHealth,
-    HostKeyError,
     HostUnreachable,
     Power,
     SshEndpoint,
@@ -80,10 +80,13 @@ class RemoteHost(_Host):
             allow_agent=c.allow_agent,
         )
 
-    def transport(self) -> Transport:
+    def transport(self, connect_timeout: float | None = None) -> Transport:
         from farm.hosts.ssh import connect  # Fabric loads only when a host is contacted
 
-        return connect(self.endpoint())
+        endpoint = self.endpoint()
+        if connect_timeout is not None:
+            endpoint = replace(endpoint, connect_timeout=connect_timeout)
+        return connect(endpoint)
 
     def boot(self, kernel: BootableKernel, *, cmdline: str = "") -> BootedKernel:
         since = self.console.end()
@@ -114,21 +117,12 @@ class RemoteHost(_Host):
                 self._blame(since, f"{self.name} went down {waited:.0f}s into booting")
             remaining = deadline - time.monotonic()
             try:
-                with self._connect(min(self.config.connect_timeout, max(remaining, 1.0))) as ssh:
+                with self.transport(min(self.config.connect_timeout, max(remaining, 1.0))) as ssh:
                     return self._booted(ssh)
-            except HostKeyError:
-                raise
             except HostUnreachable as exc:
                 last = exc
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
         self._blame(since, f"{self.name} did not answer SSH within {timeout:g}s ({last})")
-
-    def _connect(self, connect_timeout: float) -> Transport:
-        from dataclasses import replace
-
-        from farm.hosts.ssh import connect
-
-        return connect(replace(self.endpoint(), connect_timeout=connect_timeout))
 
     def _booted(self, ssh: Transport) -> BootedKernel:
         out = ssh.run(f"uname -r; uname -v; cat {BOOT_ID}").stdout.splitlines()
