@@ -70,6 +70,10 @@ class Outcome:
 
 def record(session: Session, notification: Notification) -> list[Outcome]:
     """Record every alert of a notification and act on the new firing ones."""
+    if session.get_bind().dialect.name == "sqlite":
+        # Take SQLite's write lock first (waiting up to busy_timeout): a transaction
+        # that reads and then writes fails at once if another writer got in between.
+        session.connection().exec_driver_sql("BEGIN IMMEDIATE")
     source = SOURCES[notification.version]
     return [_record_one(session, alert, source) for alert in notification.alerts]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -40,13 +40,16 @@ def create_app(store: Store, token: str) -> FastAPI:
     return app
 
 
-def receive_alerts(notification: Notification, db: Db) -> AlertsAnswer:
+def receive_alerts(notification: Notification, request: Request) -> AlertsAnswer:
     """Grafana or Alertmanager webhook: record, request bisections, answer at once.
 
-    One short transaction; the bisection itself is started later by the scheduler's
-    reconciler, so the sender never waits for a build or a boot.
+    One short transaction, committed before the answer so a 200 means recorded (a
+    failure is a 500 and the sender retries); the bisection itself is started later by
+    the scheduler's reconciler, so the sender never waits for a build or a boot.
     """
-    outcomes = record(db, notification)
+    store: Store = request.app.state.store
+    with store.session() as db:
+        outcomes = record(db, notification)
     return AlertsAnswer(
         received=len(outcomes),
         bisections_requested=[

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,3 +201,35 @@ def test_the_served_api_refuses_a_missing_token_and_takes_grafanas_format(api: A
         "nr_anon_partially_mapped",
         "counter",
     )
+
+
+def test_simultaneous_deliveries_of_one_alert_record_it_once(api: Api) -> None:
+    """Two senders (or a retry racing the original) post at the same moment."""
+    body = {
+        "version": "4",
+        "status": "firing",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "FarmRace", "run": str(api.run_id), "counter": "pswpout"},
+                "startsAt": "2026-11-26T04:00:00Z",
+                "fingerprint": "0badc0ffee000001",
+            }
+        ],
+    }
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(
+            pool.map(
+                lambda _: httpx.post(
+                    f"{api.url}/api/alerts", json=body, headers=headers, timeout=30
+                ),
+                range(8),
+            )
+        )
+
+    assert [a.status_code for a in answers] == [200] * 8
+    assert sum(len(a.json()["bisections_requested"]) for a in answers) == 1
+    [row] = rows(api.store, "FarmRace")
+    assert row.notifications == 8
+    assert len([b for b in bisections(api.store) if b.regression == "pswpout"]) == 1
