@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from sqlalchemy import insert
 
 from farm.cli import COMMANDS
 from farm.store import Store
@@ -41,8 +40,7 @@ from farm.store.samples import (  # after the skip: the scheduler stage's table
     KeyCache,
     Reading,
     RunProgress,
-    Sample,
-    sample_row,
+    add_samples,
 )
 
 pytestmark = pytest.mark.slow
@@ -76,14 +74,9 @@ def reading(step: int) -> Reading:
 
 
 def add_sample(store: Store, keys: KeyCache, host: str, run_id: int, step: int) -> None:
+    """What the sampler does every interval: the reading lands, the host is up."""
     with store.session() as db:
-        row = sample_row(keys, db, host=host, run_id=run_id, reading=reading(step))
-        sample_id = db.execute(insert(Sample).returning(Sample.id), [row]).scalar_one()
-        db.merge(
-            HostState(
-                host=host, run_id=run_id, up=True, last_ok=time.time(), last_sample_id=sample_id
-            )
-        )
+        add_samples(db, keys, [(host, run_id, reading(step))])
 
 
 def make_scenario(store: Store) -> tuple[int, int, int]:
