@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from farm.errors import UserError
+from farm.scheduler.settings import SchedulerConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
@@ -163,6 +164,7 @@ class FarmConfig(BaseSettings):
     loads_dir: Path = REPO_ROOT / "jobs" / "loads"
     default_load: str = "kbuild-tmpfs-swap"
     default_soak: str = "12h"
+    scheduler: SchedulerConfig = SchedulerConfig()
     api: ApiConfig = ApiConfig()
     source: Path | None = Field(default=None, exclude=True)
 

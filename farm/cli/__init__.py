@@ -19,14 +19,20 @@ from farm.errors import FarmError
 # name -> "module:attribute"; one line per command keeps stages out of each other's way.
 COMMANDS: dict[str, str] = {
     "api": "farm.cli.api_cmd:api",
+    "beat": "farm.cli.scheduler_cmd:beat",
     "bisect": "farm.cli.bisect_cmd:bisect",
     "build": "farm.cli.build_cmd:build",
+    "cancel": "farm.cli.scheduler_cmd:cancel",
     "config": "farm.cli.config_cmd:config",
     "crash": "farm.cli.crash_cmd:crash",
+    "exporter": "farm.cli.metrics_cmd:exporter",
     "hosts": "farm.cli.hosts_cmd:hosts",
+    "logs": "farm.cli.scheduler_cmd:logs",
     "report": "farm.cli.report_cmd:report",
     "series": "farm.cli.series_cmd:series",
+    "status": "farm.cli.scheduler_cmd:status",
     "submit": "farm.cli.series_cmd:submit",
+    "worker": "farm.cli.scheduler_cmd:worker",
 }
 
 

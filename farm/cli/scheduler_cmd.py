@@ -1,0 +1,137 @@
+"""farm worker / beat / status / logs / cancel: run and watch the scheduler."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import click
+from sqlalchemy import select
+
+from farm.cli.common import emit_json, get_config, get_store, json_option
+
+
+@click.command()
+@click.option("--hosts", help="Comma-separated hosts whose queues to serve (default: all).")
+@click.option("--name", default=None, help="Worker name (default: farm-<hostname>).")
+@click.option("--concurrency", type=int, default=0, help="Threads (default: hosts + 1).")
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.pass_context
+def worker(
+    ctx: click.Context, hosts: str | None, name: str | None, concurrency: int, loglevel: str
+) -> None:
+    """Run a Celery worker serving the queues of the given hosts and the control queue."""
+    from farm.scheduler.app import CONTROL_QUEUE, get_app, queue_for
+
+    config = get_config(ctx)
+    names = (
+        [h.strip() for h in hosts.split(",") if h.strip()]
+        if hosts
+        else [h.name for h in config.hosts]
+    )
+    for host in names:
+        config.host(host)  # a UserError naming the known hosts
+    queues = [CONTROL_QUEUE, *(queue_for(h) for h in names)]
+    app = get_app(config)
+    # Threads: steps mostly wait on SSH and builds; one slow host must not block others.
+    app.worker_main(
+        [
+            "worker",
+            "--pool=threads",
+            f"--concurrency={concurrency or len(names) + 1}",
+            f"--queues={','.join(queues)}",
+            f"--hostname={name or 'farm'}@{socket.gethostname()}",
+            f"--loglevel={loglevel}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@click.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.pass_context
+def beat(ctx: click.Context, loglevel: str) -> None:
+    """Run celery beat: the periodic reconciler that re-drives lost work."""
+    from farm.scheduler.app import get_app
+
+    config = get_config(ctx)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    get_app(config).Beat(loglevel=loglevel).run()
+
+
+@click.command()
+@json_option
+@click.option("--all", "show_all", is_flag=True, help="Include finished runs of the last day.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, show_all: bool) -> None:
+    """Hosts and runs: state, progress, verdicts."""
+    from farm.scheduler.status import farm_status
+
+    data = farm_status(get_config(ctx), get_store(ctx), include_recent=show_all)
+    if as_json:
+        emit_json(data)
+        return
+    from farm.scheduler.status import render
+
+    render(data)
+
+
+@click.command()
+@click.argument("run_id", type=int)
+@click.option("--lines", type=int, default=200, show_default=True, help="Console lines to show.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new console lines.")
+@click.pass_context
+def logs(ctx: click.Context, run_id: int, lines: int, follow: bool) -> None:
+    """A run's console lines, crashes and verdict."""
+    from farm.errors import UserError
+    from farm.store.runs import Crash, Run
+    from farm.store.samples import ConsoleLine
+
+    store = get_store(ctx)
+    with store.session() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise UserError(f"no run {run_id}", hint="farm status --all")
+        newest = select(ConsoleLine).where(ConsoleLine.run_id == run_id)
+        rows = list(
+            reversed(session.scalars(newest.order_by(ConsoleLine.id.desc()).limit(lines)).all())
+        )
+        for row in rows:
+            click.echo(row.line)
+        last = rows[-1].id if rows else 0
+        crashes = session.scalars(select(Crash).where(Crash.run_id == run_id)).all()
+        click.echo(f"# run {run_id} on {run.host}: {run.state}", err=True)
+        for crash in crashes:
+            click.echo(f"# crash: {crash.title}", err=True)
+        if run.verdict:
+            click.echo(
+                f"# verdict {run.verdict}: {'; '.join(run.reasons) or 'no findings'}", err=True
+            )
+    while follow:
+        time.sleep(1)
+        with store.session() as session:
+            rows = list(
+                session.scalars(newest.where(ConsoleLine.id > last).order_by(ConsoleLine.id))
+            )
+        for row in rows:
+            click.echo(row.line)
+            last = row.id
+
+
+@click.command()
+@click.argument("run_id", type=int)
+@json_option
+@click.pass_context
+def cancel(ctx: click.Context, run_id: int, as_json: bool) -> None:
+    """Cancel a run: queued at once, active at its next step (the load is stopped)."""
+    from farm.scheduler.api import cancel_run
+
+    result = cancel_run(get_store(ctx), run_id)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        click.echo(
+            f"run {run_id}: {result.state}"
+            + (" (stops at its next step)" if not result.done else "")
+        )

@@ -1,0 +1,111 @@
+"""Loads as data: jobs/loads/<name>.toml validated here.
+
+A load says what runs on the host (a POSIX sh script, started detached by
+farm.soak.load with FARM_RUN_ID, FARM_SECONDS, FARM_MEM_KB and FARM_DIR set), how long
+by default, how long its warm-up is (samples before it are not used for trends), how
+to quiesce the host at the end, and which counters must behave (farm.detect.counters).
+Static helper programs (``binaries``) are C files under workers/loads/ that farm
+compiles on the controller and copies to the host, so hosts need no compiler.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from farm.config import REPO_ROOT, FarmConfig
+from farm.errors import UserError
+from farm.units import parse_duration
+
+WORKERS_DIR = REPO_ROOT / "workers" / "loads"
+
+
+class Expectation(BaseModel):
+    """How one counter must behave. ``counter`` is a vmstat field or ``meminfo:Field``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    counter: str = Field(pattern=r"^(meminfo:)?[A-Za-z0-9_()]+$")
+    rule: Literal["returns-to-zero", "no-growth"]
+    tolerance: float = Field(
+        default=0.0, ge=0, description="returns-to-zero: largest value still counted as zero"
+    )
+    min_slope_per_hour: float = Field(
+        default=0.0, ge=0, description="no-growth: slope excess over baseline that is ignored"
+    )
+
+
+class Load(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    description: str
+    script: str = Field(min_length=1)
+    duration: float = Field(gt=0, description="default soak seconds")
+    warmup: float = Field(default=0.0, ge=0)
+    quiesce: list[str] = []
+    requires: list[str] = Field(default=[], description="commands that must exist on the host")
+    binaries: list[str] = Field(default=[], description="workers/loads/<name>.c to ship")
+    expect: list[Expectation] = []
+
+    @field_validator("duration", "warmup", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_duration(value)
+        except UserError as exc:  # pydantic reports ValueErrors with the field's name
+            raise ValueError(exc.message) from exc
+
+    @field_validator("binaries")
+    @classmethod
+    def _binaries_exist(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not (WORKERS_DIR / f"{name}.c").is_file():
+                raise ValueError(f"no source {WORKERS_DIR / name}.c for binary {name!r}")
+        return names
+
+    @field_validator("requires")
+    @classmethod
+    def _plain_commands(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not name.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"requires: {name!r} is not a plain command name")
+        return names
+
+
+def read_load(path: Path) -> Load:
+    """Parse and validate one load file; every problem is a UserError naming the file."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"{path}: cannot read load: {exc}") from exc
+    try:
+        load = Load.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'load'}: {e['msg']}" for e in exc.errors()
+        )
+        raise UserError(f"{path}: invalid load: {problems}", hint="see docs/scheduler.md") from exc
+    if load.name != path.stem:
+        raise UserError(f"{path}: name {load.name!r} must match the file name {path.stem!r}")
+    return load
+
+
+def load_names(config: FarmConfig) -> list[str]:
+    return sorted(p.stem for p in config.loads_dir.glob("*.toml"))
+
+
+def get_load(config: FarmConfig, name: str) -> Load:
+    path = config.loads_dir / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(load_names(config)) or "none"
+        raise UserError(
+            f"no load named {name!r} in {config.loads_dir} (known: {known})",
+            hint=f"add {path} or pick one of the known loads",
+        )
+    return read_load(path)

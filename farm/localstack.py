@@ -1,0 +1,154 @@
+"""A private scheduler stack on this machine: redis-server, Celery workers and beat.
+
+Used by ``make demo`` and the tests. Redis listens on loopback only, on a free port,
+with a random password that lives only in the environment of our own processes.
+(A unix socket would be tighter, but kombu's ``redis+socket`` transport crashes the
+worker when the broker restarts: ``restore_unacked`` reads ``conninfo.hostname`` of
+None. TCP reconnects cleanly.) Workers and beat are ``farm worker`` / ``farm beat``
+subprocesses with
+``FARM_CONFIG`` and ``FARM_BROKER_URL`` set, so they run exactly the code users run.
+Every process is started in its own session and stopped by its pid.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+from farm.errors import InfraError
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class LocalStack:
+    """``with LocalStack(config_path, log_dir) as stack:`` starts Redis; workers and
+    beat are started on demand and everything is stopped on exit."""
+
+    def __init__(self, config_path: Path, log_dir: Path, *, redis_persist: bool = False) -> None:
+        self.config_path = config_path
+        self.log_dir = log_dir
+        self.redis_persist = redis_persist
+        self.redis_dir = Path(tempfile.mkdtemp(prefix="farm-redis-"))
+        self.port = _free_port()
+        self.password = secrets.token_hex(16)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def broker_url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "FARM_CONFIG": str(self.config_path),
+            "FARM_BROKER_URL": self.broker_url,
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    # --- redis ---------------------------------------------------------------------
+
+    def start_redis(self) -> None:
+        server = shutil.which("redis-server")
+        if server is None:
+            raise InfraError("redis-server is not installed", hint="make apt")
+        persist = ["--appendonly", "yes"] if self.redis_persist else ["--save", ""]
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # The password is in a file only we can read, never on a command line.
+        conf = self.redis_dir / "redis.conf"
+        conf.touch(mode=0o600)
+        conf.write_text(f"requirepass {self.password}\n")
+        argv = [server, str(conf), "--bind", "127.0.0.1", "--port", str(self.port)]
+        self._spawn("redis", [*argv, "--dir", str(self.redis_dir), *persist])
+        deadline = time.monotonic() + 20
+        client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.1)
+        raise InfraError(f"redis-server did not answer on 127.0.0.1:{self.port} within 20 s")
+
+    def stop_redis(self) -> None:
+        self.stop("redis")
+
+    def restart_redis(self, downtime: float = 0.0) -> None:
+        self.stop_redis()
+        time.sleep(downtime)
+        self.start_redis()
+
+    # --- celery processes ------------------------------------------------------------
+
+    def start_worker(self, name: str, hosts: list[str] | None = None, concurrency: int = 0) -> None:
+        argv = [sys.executable, "-m", "farm", "worker", "--name", name]
+        if hosts:
+            argv += ["--hosts", ",".join(hosts)]
+        if concurrency:
+            argv += ["--concurrency", str(concurrency)]
+        self._spawn(name, argv)
+
+    def start_beat(self) -> None:
+        self._spawn("beat", [sys.executable, "-m", "farm", "beat"])
+
+    def kill(self, name: str) -> None:
+        """SIGKILL, no goodbye: what a crashed controller looks like."""
+        proc = self.procs.pop(name)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def stop(self, name: str, timeout: float = 15.0) -> None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def close(self) -> None:
+        for name in [n for n in self.procs if n != "redis"]:
+            self.stop(name)
+        self.stop("redis")
+        shutil.rmtree(self.redis_dir, ignore_errors=True)
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        if name in self.procs and self.procs[name].poll() is None:
+            raise InfraError(f"{name} is already running (pid {self.procs[name].pid})")
+        with (self.log_dir / f"{name}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True
+            )
+        self.procs[name] = proc
+        return proc
+
+    def __enter__(self) -> LocalStack:
+        self.start_redis()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,242 @@
+"""The scheduler's library entry points: queue runs, watch them, cancel them.
+
+``farm submit``, the bisection driver and the demo call these; none of them needs to
+know about Celery. Queuing writes the run to the database first, then sends its first
+step: if the broker is down the run still exists and the reconciler starts it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from farm.config import FarmConfig
+from farm.errors import UserError
+from farm.loads import get_load
+from farm.soak.statemachine import TERMINAL, ensure_progress
+from farm.store import Store
+from farm.store.base import utcnow
+from farm.store.runs import Run, RunKind, RunState, Verdict
+from farm.store.samples import RunProgress
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """What a watcher sees of a run."""
+
+    id: int
+    kind: str
+    host: str
+    load: str
+    commit: str
+    upto: int
+    state: str
+    verdict: str | None
+    reasons: list[str]
+    soaked_seconds: float
+    soak_seconds: float
+
+    @property
+    def done(self) -> bool:
+        return self.state in (RunState.DONE, RunState.CANCELLED)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def status_of(run: Run, now: dt.datetime | None = None) -> RunStatus:
+    now = now or utcnow()
+    soaked = 0.0
+    if run.load_started_at is not None:
+        end = run.ended_at or now
+        soaked = min(
+            run.soak_seconds, max(0.0, (_aware(end) - _aware(run.load_started_at)).total_seconds())
+        )
+    return RunStatus(
+        id=run.id,
+        kind=str(run.kind),
+        host=run.host,
+        load=run.load,
+        commit=run.commit,
+        upto=run.upto,
+        state=str(run.state),
+        verdict=str(run.verdict) if run.verdict else None,
+        reasons=list(run.reasons),
+        soaked_seconds=soaked,
+        soak_seconds=run.soak_seconds,
+    )
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def queue_run(
+    config: FarmConfig,
+    store: Store,
+    *,
+    kind: RunKind,
+    host: str,
+    commit: str,
+    load: str,
+    soak_seconds: float,
+    upto: int = 0,
+    series_id: int | None = None,
+    application_id: int | None = None,
+    bisection_id: int | None = None,
+    details: dict[str, Any] | None = None,
+    send: bool = True,
+) -> int:
+    """Record one run and send its first step to the host's queue; the run id."""
+    config.host(host)  # a UserError naming the known hosts
+    get_load(config, load)  # a UserError naming the known loads
+    with store.session() as session:
+        run = Run(
+            kind=kind,
+            host=host,
+            commit=commit,
+            load=load,
+            soak_seconds=soak_seconds,
+            upto=upto,
+            series_id=series_id,
+            application_id=application_id,
+            bisection_id=bisection_id,
+            details=details or {},
+        )
+        session.add(run)
+        session.flush()
+        ensure_progress(session, run)
+        run_id = run.id
+    if send:
+        from farm.scheduler.app import get_app
+        from farm.scheduler.tasks import schedule
+
+        get_app(config)
+        schedule(run_id, host, 0, 0.0)
+    return run_id
+
+
+def recent_baseline(
+    store: Store, *, host: str, load: str, base: str, max_age_hours: float
+) -> int | None:
+    """A baseline of ``base`` on ``host`` and ``load`` that is active or passed recently."""
+    since = utcnow() - dt.timedelta(hours=max_age_hours)
+    with store.session() as session:
+        return session.scalar(
+            select(Run.id)
+            .where(
+                Run.kind == RunKind.BASELINE,
+                Run.host == host,
+                Run.load == load,
+                Run.commit == base,
+                Run.created_at >= since,
+                Run.state != RunState.CANCELLED,
+                (Run.verdict.is_(None)) | (Run.verdict == Verdict.PASS),
+            )
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+
+
+def submit_runs(
+    config: FarmConfig,
+    store: Store,
+    *,
+    hosts: Sequence[str],
+    base_commit: str,
+    commit: str,
+    upto: int,
+    load: str,
+    soak_seconds: float,
+    series_id: int | None = None,
+    application_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> list[int]:
+    """For each host: a baseline run of ``base_commit`` unless a recent one exists,
+    then the patched run of ``commit``. Baselines are queued first, so on a host
+    the baseline soaks before the patched kernel it is compared with."""
+    if not hosts:
+        raise UserError("no hosts selected", hint="farm submit ... --hosts laptop,workstation")
+    run_ids: list[int] = []
+    common = {"load": load, "soak_seconds": soak_seconds, "series_id": series_id}
+    for host in hosts:
+        max_age = config.scheduler.baseline_max_age_hours
+        if (
+            recent_baseline(store, host=host, load=load, base=base_commit, max_age_hours=max_age)
+            is None
+        ):
+            run_ids.append(
+                queue_run(
+                    config,
+                    store,
+                    kind=RunKind.BASELINE,
+                    host=host,
+                    commit=base_commit,
+                    application_id=application_id,
+                    details=details,
+                    **common,  # type: ignore[arg-type]
+                )
+            )
+        run_ids.append(
+            queue_run(
+                config,
+                store,
+                kind=RunKind.PATCHED,
+                host=host,
+                commit=commit,
+                upto=upto,
+                application_id=application_id,
+                details=details,
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    return run_ids
+
+
+def statuses(store: Store, run_ids: Sequence[int]) -> list[RunStatus]:
+    with store.session() as session:
+        runs = session.scalars(select(Run).where(Run.id.in_(run_ids)).order_by(Run.id)).all()
+        return [status_of(run) for run in runs]
+
+
+def wait_for_runs(
+    store: Store,
+    run_ids: Sequence[int],
+    *,
+    timeout: float,
+    progress: Callable[[list[RunStatus]], None] | None = None,
+    poll: float = 2.0,
+) -> list[RunStatus]:
+    """Poll until every run is done or cancelled; the final statuses. ``progress`` is
+    called with every poll's statuses; a timeout returns what there is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = statuses(store, run_ids)
+        if progress is not None:
+            progress(current)
+        if all(s.done for s in current) or time.monotonic() >= deadline:
+            return current
+        time.sleep(poll)
+
+
+def cancel_run(store: Store, run_id: int) -> RunStatus:
+    """Ask a run to stop. A queued run is cancelled at once; an active one at its next
+    step (which stops the load and frees the host)."""
+    with store.session() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise UserError(f"no run {run_id}", hint="farm status")
+        if run.state in TERMINAL:
+            return status_of(run)
+        progress = session.get(RunProgress, run_id) or ensure_progress(session, run)
+        progress.cancel_requested = True
+        if run.state == RunState.QUEUED:
+            progress.tick += 1  # an in-flight step of this run can no longer commit
+            run.state = RunState.CANCELLED
+            run.ended_at = utcnow()
+        return status_of(run)

@@ -1,0 +1,88 @@
+"""The Celery application, configured from FarmConfig.
+
+Delivery decisions (why a soak survives worker, broker and controller restarts):
+
+- ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only
+  after its step finished, so a worker killed mid-step leaves the message to be
+  redelivered instead of silently dropped. Every step is idempotent and carries the
+  run's tick, so a redelivered duplicate is dropped by the state machine.
+- The Redis transport redelivers unacknowledged messages after ``visibility_timeout``
+  (default 1 h here). It must exceed the longest step (a clean kernel build, minutes)
+  and the longest countdown (one sampling interval), or a running step would be
+  delivered twice; it is a backstop only. The reconciler (beat) is the primary
+  recovery: it re-drives any run whose next step is overdue by ``overdue_seconds``,
+  from the database, which is the record of truth. A broker that restarts empty
+  therefore loses nothing either.
+- Unacknowledged messages are not restored when a worker's broker connection drops or
+  the worker shuts down (``QoS.restore_at_shutdown = False``): kombu 5.7's restore
+  path crashes the worker with ``AttributeError: 'NoneType' object has no attribute
+  'hostname'`` when Redis restarts, which would turn a broker blip into a dead worker.
+  Those messages wait for ``visibility_timeout`` instead, and the reconciler re-drives
+  their runs long before.
+- ``worker_prefetch_multiplier = 1``: a worker reserves one message at a time, so a
+  long step does not hold other hosts' messages hostage.
+- Retries only for InfraError (``autoretry_for`` on the task). No result backend:
+  results live in the database.
+- One queue per host (``farm.host.<name>``) routes steps to workers that serve that
+  host; the lease, not the queue, guarantees one job per host at a time. The
+  reconciler runs on ``farm.control``.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from farm.config import FarmConfig
+
+CONTROL_QUEUE = "farm.control"
+_app: Celery | None = None
+
+
+def queue_for(host: str) -> str:
+    return f"farm.host.{host}"
+
+
+def create_app(config: FarmConfig) -> Celery:
+    from kombu.transport import redis as kombu_redis
+
+    kombu_redis.QoS.restore_at_shutdown = False  # see the module docstring
+    app = Celery("farm", set_as_current=True)
+    sched = config.scheduler
+    app.conf.update(
+        broker_url=config.broker_url,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        broker_transport_options={"visibility_timeout": sched.visibility_timeout},
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_default_queue=CONTROL_QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        beat_schedule={
+            "reconcile": {
+                "task": "farm.reconcile",
+                "schedule": sched.reconcile_seconds,
+                "options": {"queue": CONTROL_QUEUE, "expires": sched.reconcile_seconds * 2},
+            }
+        },
+        beat_schedule_filename=str(config.data_dir / "celerybeat-schedule"),
+        timezone="UTC",
+    )
+    app.conf.farm_config = config
+    import farm.scheduler.tasks  # noqa: F401 - registers the tasks on this app
+
+    app.set_default()
+    return app
+
+
+def get_app(config: FarmConfig) -> Celery:
+    """The process's app, created on first use from ``config``."""
+    global _app
+    if _app is None or _app.conf.farm_config is not config:
+        _app = create_app(config)
+    return _app

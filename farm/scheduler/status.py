@@ -1,0 +1,82 @@
+"""What ``farm status`` shows: hosts, active runs and their progress."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select
+
+from farm.config import FarmConfig
+from farm.scheduler.api import status_of
+from farm.soak.statemachine import TERMINAL
+from farm.store import Store
+from farm.store.base import utcnow
+from farm.store.runs import Run
+from farm.store.samples import HostState
+
+
+def farm_status(config: FarmConfig, store: Store, *, include_recent: bool) -> dict[str, Any]:
+    now = time.time()
+    stale = 3 * config.scheduler.sample_interval
+    with store.session() as session:
+        states = {h.host: h for h in session.scalars(select(HostState))}
+        condition: ColumnElement[bool] = Run.state.not_in(TERMINAL)
+        if include_recent:
+            condition = or_(condition, Run.ended_at >= utcnow() - dt.timedelta(days=1))
+        runs = [
+            status_of(r).to_json()
+            for r in session.scalars(select(Run).where(condition).order_by(Run.id))
+        ]
+    hosts = []
+    for host in config.hosts:
+        state = states.get(host.name)
+        last_ok = state.last_ok if state else None
+        hosts.append(
+            {
+                "name": host.name,
+                "kind": host.kind,
+                "up": bool(state and state.up and last_ok and now - last_ok <= stale),
+                "last_contact_seconds_ago": round(now - last_ok, 1) if last_ok else None,
+                "run": state.run_id if state else None,
+            }
+        )
+    return {"hosts": hosts, "runs": runs}
+
+
+def render(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    hosts = Table("host", "kind", "up", "last contact", "run", title="hosts")
+    for h in data["hosts"]:
+        ago = h["last_contact_seconds_ago"]
+        hosts.add_row(
+            h["name"],
+            h["kind"],
+            "yes" if h["up"] else "no",
+            f"{ago:.0f}s ago" if ago is not None else "never",
+            str(h["run"] or "-"),
+        )
+    console.print(hosts)
+    runs = Table(
+        "run", "kind", "host", "load", "commit", "state", "progress", "verdict", title="runs"
+    )
+    for r in data["runs"]:
+        pct = 100 * r["soaked_seconds"] / r["soak_seconds"] if r["soak_seconds"] else 0
+        verdict = r["verdict"] or ""
+        if r["reasons"]:
+            verdict += f": {r['reasons'][0]}"
+        runs.add_row(
+            str(r["id"]),
+            r["kind"],
+            r["host"],
+            r["load"],
+            r["commit"][:12],
+            r["state"],
+            f"{pct:.0f}%",
+            verdict,
+        )
+    console.print(runs if data["runs"] else "no runs")

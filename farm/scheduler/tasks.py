@@ -1,0 +1,108 @@
+"""The only module that defines Celery tasks.
+
+``farm.advance(run_id, tick)`` takes one step of a run under the host's lease and
+schedules the next one; ``farm.reconcile()`` (beat) re-drives runs whose step was lost.
+Tasks stay short: the longest is one build step; a 12 h soak is thousands of steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import redis
+from celery import current_app, shared_task
+from kombu.exceptions import KombuError
+
+from farm.config import FarmConfig
+from farm.errors import InfraError
+from farm.hosts.base import Host
+from farm.scheduler.app import queue_for
+from farm.scheduler.leases import HostLease, redis_client
+from farm.soak import statemachine
+from farm.store import Store
+from farm.store.runs import Run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Per-process resources shared by the tasks of a worker."""
+
+    config: FarmConfig
+    store: Store
+    client: redis.Redis[bytes]
+    hosts: dict[str, Host] = field(default_factory=dict)
+
+    def host(self, name: str) -> Host:
+        if name not in self.hosts:
+            from farm.hosts import get_host
+
+            self.hosts[name] = get_host(self.config, name)
+        return self.hosts[name]
+
+
+@cache
+def _runtime(config_id: int) -> Runtime:
+    config: FarmConfig = current_app.conf.farm_config
+    return Runtime(config, Store(config.db_url), redis_client(config.broker_url))
+
+
+def runtime() -> Runtime:
+    return _runtime(id(current_app.conf.farm_config))
+
+
+def schedule(run_id: int, host: str, tick: int, delay: float) -> bool:
+    """Queue the next step; a broker that is down is not fatal: the reconciler re-drives."""
+    try:
+        advance.apply_async((run_id, tick), queue=queue_for(host), countdown=max(0.0, delay))
+    except (KombuError, OSError, redis.RedisError) as exc:
+        log.warning("run %s: next step not queued (%s); the reconciler will re-drive", run_id, exc)
+        return False
+    return True
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    bind=True,
+    name="farm.advance",
+    autoretry_for=(InfraError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=10,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def advance(self: Any, run_id: int, tick: int) -> None:
+    rt = runtime()
+    with rt.store.session() as session:
+        run = session.get(Run, run_id)
+        host_name = run.host if run else None
+    if host_name is None:
+        return
+    lease = HostLease(rt.client, rt.store, host_name, rt.config.scheduler.lease_seconds)
+    if not lease.acquire():
+        # Someone else acts on the host now; try again shortly (a duplicate will drop).
+        schedule(run_id, host_name, tick, min(rt.config.scheduler.sample_interval, 5.0))
+        return
+    try:
+        with lease.renewing():
+            ctx = statemachine.Ctx(rt.config, rt.store, rt.host(host_name), lease.fence)
+            result = statemachine.advance(ctx, run_id, tick)
+    except statemachine.LeaseLost as exc:
+        log.warning("run %s: %s; dropping this step", run_id, exc)
+        return
+    finally:
+        lease.release()
+    if result is not None:
+        schedule(run_id, host_name, *result)
+
+
+@shared_task(name="farm.reconcile", acks_late=True)  # type: ignore[untyped-decorator]
+def reconcile() -> int:
+    from farm.scheduler.reconciler import redrive
+
+    rt = runtime()
+    return redrive(rt.store, rt.config, schedule)

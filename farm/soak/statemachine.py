@@ -1,0 +1,503 @@
+"""The soak state machine: queued → building → booting → soaking → quiescing →
+collecting → done, one short idempotent step at a time.
+
+A step reads a snapshot of the run (short session), acts on the host without holding
+a database transaction, then commits its outcome in one transaction that is
+
+- fenced: it commits only if the host's fence in the database is still the one our
+  lease got, so a worker whose lease expired (paused, partitioned) cannot write;
+- ticked: it commits only if the run's tick is the one the task carried, so a
+  duplicate task (redelivered by the broker, or re-driven by the reconciler) drops.
+
+Every step may run twice (a worker killed after acting, before committing): booting
+boots again, the load start finds the running load, a sample is one more sample.
+The database is the record of truth; the returned delay says when to step again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from farm.config import FarmConfig
+from farm.errors import FarmBug, FarmError, InfraError, KernelError
+from farm.hosts.base import Host
+from farm.loads import Load, get_load
+from farm.soak import console as console_mod
+from farm.soak import load as load_mod
+from farm.soak.sampler import LoadPulse, take_sample
+from farm.soak.verdict import decide, hang_reason
+from farm.store import Store
+from farm.store.base import utcnow
+from farm.store.runs import Run, RunState, Verdict
+from farm.store.samples import HostState, KeyCache, Reading, RunProgress, Sample, sample_row
+
+log = logging.getLogger(__name__)
+
+TERMINAL = (RunState.DONE, RunState.CANCELLED)
+Write = Callable[[Session], None]
+
+
+class LeaseLost(InfraError):
+    """Another worker leased the host after us: our outcome must not be written."""
+
+
+@dataclass
+class Ctx:
+    """What a step needs: configuration, store, the host, and our lease's fence."""
+
+    config: FarmConfig
+    store: Store
+    host: Host
+    fence: int
+    keys: KeyCache = field(default_factory=KeyCache)
+
+    @property
+    def interval(self) -> float:
+        return self.config.scheduler.sample_interval
+
+    @property
+    def remote_dir(self) -> str:
+        return self.config.scheduler.remote_dir
+
+
+@dataclass(frozen=True)
+class Snap:
+    """A detached copy of a run and its progress, read at the start of a step."""
+
+    run: Run
+    progress: RunProgress
+
+
+@dataclass
+class Outcome:
+    state: RunState | None = None
+    delay: float = 0.0
+    run: dict[str, Any] = field(default_factory=dict)
+    progress: dict[str, Any] = field(default_factory=dict)
+    writes: list[Write] = field(default_factory=list)
+    verdict: tuple[Verdict, list[str]] | None = None
+    release_host: bool = False
+
+
+def ensure_progress(session: Session, run: Run) -> RunProgress:
+    progress = session.get(RunProgress, run.id)
+    if progress is None:
+        now = time.time()
+        progress = RunProgress(run_id=run.id, tick=0, due_at=now, state_since=now)
+        session.add(progress)
+        session.flush()
+    return progress
+
+
+def snapshot(store: Store, run_id: int) -> Snap | None:
+    with store.session() as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            return None
+        progress = ensure_progress(session, run)
+        session.expunge_all()
+    return Snap(run, progress)
+
+
+def advance(ctx: Ctx, run_id: int, tick: int) -> tuple[int, float] | None:
+    """Take one step of ``run_id`` if ``tick`` is current: (next tick, delay) or None
+    when the run is finished or the task was a duplicate."""
+    snap = snapshot(ctx.store, run_id)
+    if snap is None or snap.run.state in TERMINAL or snap.progress.tick != tick:
+        return None
+    if snap.run.host != ctx.host.name:
+        raise FarmBug(f"run {run_id} is for host {snap.run.host}, stepped on {ctx.host.name}")
+    try:
+        outcome = _dispatch(ctx, snap)
+    except KernelError as exc:
+        outcome = Outcome(verdict=(Verdict.FAIL, [exc.message]), release_host=True)
+    except LeaseLost:
+        raise
+    except InfraError as exc:
+        outcome = _infra_failure(ctx, snap, exc)
+    return commit(ctx, snap, outcome)
+
+
+def _dispatch(ctx: Ctx, snap: Snap) -> Outcome:
+    if snap.progress.cancel_requested:
+        return _cancel(ctx, snap)
+    step = STEPS.get(snap.run.state)
+    if step is None:
+        raise FarmBug(f"run {snap.run.id} is in state {snap.run.state} with no step")
+    return step(ctx, snap)
+
+
+def commit(ctx: Ctx, snap: Snap, outcome: Outcome) -> tuple[int, float] | None:
+    """Write ``outcome`` if the tick and the fence still hold; writes may still adjust
+    the outcome (the console write moves a crashed run on), so they run first."""
+    with ctx.store.session() as session:
+        ticked = session.execute(
+            update(RunProgress)
+            .where(RunProgress.run_id == snap.run.id, RunProgress.tick == snap.progress.tick)
+            .values(tick=RunProgress.tick + 1)
+        )
+        if ticked.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            return None
+        fenced = session.execute(
+            update(HostState)
+            .where(HostState.host == ctx.host.name, HostState.fence == ctx.fence)
+            .values(fence=ctx.fence)
+        )
+        if fenced.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeaseLost(f"{ctx.host.name}: lease fence {ctx.fence} is stale")
+        for write in outcome.writes:
+            write(session)
+        now = time.time()
+        session.execute(
+            update(RunProgress)
+            .where(RunProgress.run_id == snap.run.id)
+            .values(due_at=now + outcome.delay, **outcome.progress)
+        )
+        run = session.get(Run, snap.run.id)
+        assert run is not None
+        _apply(session, run, outcome, now)
+        if outcome.release_host or run.state in TERMINAL:
+            session.execute(
+                update(HostState)
+                .where(HostState.host == ctx.host.name, HostState.run_id == run.id)
+                .values(run_id=None)
+            )
+        finished = run.state in TERMINAL
+    return None if finished else (snap.progress.tick + 1, outcome.delay)
+
+
+def _apply(session: Session, run: Run, outcome: Outcome, now: float) -> None:
+    for key, value in outcome.run.items():
+        setattr(run, key, value)
+    state = outcome.state
+    if outcome.verdict is not None:
+        run.verdict, run.reasons = outcome.verdict
+        run.ended_at = utcnow()
+        state = RunState.DONE
+    if state is not None and state != run.state:
+        run.state = state
+        session.execute(
+            update(RunProgress).where(RunProgress.run_id == run.id).values(state_since=now)
+        )
+
+
+def _infra_failure(ctx: Ctx, snap: Snap, exc: InfraError) -> Outcome:
+    failures = snap.progress.infra_failures + 1
+    limit = ctx.config.scheduler.max_infra_retries
+    log.warning("run %s: %s (infrastructure failure %d/%d)", snap.run.id, exc, failures, limit)
+    if failures > limit:
+        return Outcome(
+            verdict=(Verdict.INFRA, [f"infrastructure: {exc.message}"]),
+            release_host=True,
+            writes=[lambda _session: _stop_load(ctx, snap.run.id)],
+        )
+    return Outcome(delay=min(ctx.interval * failures, 300.0), progress={"infra_failures": failures})
+
+
+def _stop_load(ctx: Ctx, run_id: int) -> None:
+    """Try to stop the run's load: best effort, never fatal (the host may be gone)."""
+    try:
+        with _transport(ctx) as transport:
+            load_mod.stop(transport, run_id=run_id, remote_dir=ctx.remote_dir)
+    except InfraError as exc:
+        log.info("run %s: load not stopped: %s", run_id, exc)
+
+
+class _transport:
+    """``with _transport(ctx) as t`` closes the connection whatever happens."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+
+    def __enter__(self) -> Any:
+        self.t = self.ctx.host.transport()
+        return self.t
+
+    def __exit__(self, *exc: object) -> None:
+        self.t.close()
+
+
+# --- steps ------------------------------------------------------------------------
+
+
+def _queued(ctx: Ctx, snap: Snap) -> Outcome:
+    """Claim the host if it is free and this is the oldest queued run for it."""
+    with ctx.store.session() as session:
+        hs = session.get(HostState, ctx.host.name)
+        owner = hs.run_id if hs else None
+        first = session.scalar(
+            select(Run.id)
+            .where(Run.host == ctx.host.name, Run.state == RunState.QUEUED)
+            .order_by(Run.id)
+            .limit(1)
+        )
+    if owner not in (None, snap.run.id) or first != snap.run.id:
+        return Outcome(delay=ctx.interval)
+    run_id = snap.run.id
+
+    def claim(session: Session) -> None:
+        session.execute(
+            update(HostState).where(HostState.host == ctx.host.name).values(run_id=run_id)
+        )
+
+    running = snap.run.details.get("kernel") == "running"
+    return Outcome(
+        state=RunState.BOOTING if running else RunState.BUILDING,
+        run={"started_at": utcnow()},
+        writes=[claim],
+    )
+
+
+def _tree_of(ctx: Ctx, snap: Snap) -> tuple[Path, Path | None]:
+    from farm.store.series import Application
+
+    tree_name = snap.run.details.get("tree")
+    configured = ctx.config.tree(tree_name) if tree_name else ctx.config.tree()
+    fragment = configured.config_fragment if configured else None
+    if snap.run.application_id is not None:
+        with ctx.store.session() as session:
+            app = session.get(Application, snap.run.application_id)
+            if app is not None:
+                return Path(app.tree), fragment
+    if configured is None:
+        raise InfraError(f"run {snap.run.id}: no tree to build {snap.run.commit[:12]} from")
+    return configured.path, fragment
+
+
+def _building(ctx: Ctx, snap: Snap) -> Outcome:
+    from farm.build.builder import build_kernel
+
+    tree, fragment = _tree_of(ctx, snap)
+    artifacts = build_kernel(
+        tree,
+        snap.run.commit,
+        data_dir=ctx.config.data_dir,
+        fragment=fragment,
+        progress=lambda msg: log.info("run %s: build: %s", snap.run.id, msg),
+    )
+    kernel = {"dir": str(artifacts.dir), "release": artifacts.release}
+    return Outcome(
+        state=RunState.BOOTING,
+        progress={"kernel": kernel},
+        writes=[lambda session: _record(session, artifacts.dir)],
+    )
+
+
+def _record(session: Session, directory: Path) -> None:
+    from farm.build.records import record_build
+
+    record_build(session, directory)
+
+
+def _booting(ctx: Ctx, snap: Snap) -> Outcome:
+    console_start = ctx.host.console.end()
+    if snap.run.details.get("kernel") == "running":
+        with _transport(ctx) as transport:
+            release = transport.run(["uname", "-r"]).stdout.strip()
+        boot_id = ctx.host.boot_id()
+    else:
+        from farm.build.artifacts import cached_build
+
+        artifacts = cached_build(Path(snap.progress.kernel["dir"]))
+        if artifacts is None:  # the build vanished (cache cleaned): build it again
+            return Outcome(state=RunState.BUILDING)
+        booted = ctx.host.boot(artifacts)
+        release, boot_id = booted.release, booted.boot_id
+    now = time.time()
+    return Outcome(
+        state=RunState.SOAKING,
+        run={"kernel_release": release, "boot_id": boot_id},
+        progress={"console_offset": console_start, "last_ok": now, "missed": 0},
+    )
+
+
+def _soak_load(ctx: Ctx, snap: Snap) -> Load:
+    return get_load(ctx.config, snap.run.load)
+
+
+def _soaking(ctx: Ctx, snap: Snap) -> Outcome:
+    load = _soak_load(ctx, snap)
+    outcome = Outcome(delay=ctx.interval)
+    try:
+        with _transport(ctx) as transport:
+            if snap.run.load_started_at is None:
+                started = load_mod.start(
+                    transport,
+                    load=load,
+                    run_id=snap.run.id,
+                    seconds=snap.run.soak_seconds,
+                    remote_dir=ctx.remote_dir,
+                    cache_dir=ctx.config.data_dir / "loads",
+                )
+                outcome.run["load_started_at"] = utcnow()
+                outcome.progress["load_pid"] = started.pid
+            reading, pulse = take_sample(
+                transport,
+                run_dir=load_mod.run_dir(ctx.remote_dir, snap.run.id),
+                timeout=max(ctx.interval, 10.0),
+            )
+    except KernelError:
+        raise
+    except InfraError as exc:
+        return _missed(ctx, snap, exc)
+    _record_sample(ctx, snap, outcome, reading)
+    _read_console(ctx, snap, outcome)
+    started_at = snap.run.load_started_at or outcome.run["load_started_at"]
+    if reading.boot_id != snap.run.boot_id:
+        outcome.progress["findings"] = {
+            **snap.progress.findings,
+            "reboot": f"host rebooted during the soak (boot_id {snap.run.boot_id} → "
+            f"{reading.boot_id})",
+        }
+        outcome.state = RunState.COLLECTING
+    elif _load_failed(pulse):
+        assert pulse is not None
+        return Outcome(
+            verdict=(Verdict.INFRA, [f"load {load.name} exited with status {pulse.exit_code}"]),
+            release_host=True,
+            writes=outcome.writes,
+        )
+    elif time.time() >= started_at.timestamp() + snap.run.soak_seconds:
+        outcome.state = RunState.QUIESCING
+    if outcome.state is not None:
+        outcome.delay = 0.0
+    return outcome
+
+
+def _load_failed(pulse: LoadPulse | None) -> bool:
+    return pulse is not None and not pulse.alive and pulse.exit_code not in (None, 0)
+
+
+def _record_sample(ctx: Ctx, snap: Snap, outcome: Outcome, reading: Reading) -> None:
+    host, run_id = ctx.host.name, snap.run.id
+
+    def write(session: Session) -> None:
+        row = sample_row(ctx.keys, session, host=host, run_id=run_id, reading=reading)
+        sample = Sample(**row)
+        session.add(sample)
+        session.flush()
+        session.execute(
+            update(HostState)
+            .where(HostState.host == host)
+            .values(up=True, last_ok=reading.ts, last_sample_id=sample.id)
+        )
+
+    outcome.writes.append(write)
+    outcome.progress.update(last_ok=reading.ts, missed=0)
+
+
+def _read_console(ctx: Ctx, snap: Snap, outcome: Outcome) -> None:
+    """Tail the console into the store and parse it; a soaking run with a crash on
+    record stops soaking and is collected at once."""
+    chunk = console_mod.read_new(ctx.host.console, snap.progress.console_offset)
+    outcome.progress["console_offset"] = chunk.offset
+    run_id, host = snap.run.id, ctx.host.name
+
+    def write(session: Session) -> None:
+        console_mod.store_lines(session, run_id=run_id, host=host, lines=chunk.lines)
+        session.flush()
+        _, scan_from = console_mod.scan(
+            session, run_id=run_id, host=host, scan_from=snap.progress.console_scan_from
+        )
+        outcome.progress["console_scan_from"] = scan_from
+        crashed = console_mod.crash_titles(session, run_id)
+        if crashed and outcome.state in (None, RunState.QUIESCING):
+            outcome.state, outcome.delay = RunState.COLLECTING, 0.0
+
+    outcome.writes.append(write)
+
+
+def _missed(ctx: Ctx, snap: Snap, exc: InfraError) -> Outcome:
+    """The host did not answer. Past 3 intervals + grace since the last answer it is a
+    hang: keep the console evidence, power-cycle the host, and the run FAILs."""
+    now = time.time()
+    last_ok = snap.progress.last_ok or snap.progress.state_since
+    silent = now - last_ok
+    limit = 3 * ctx.interval + ctx.config.scheduler.hang_grace
+    missed = snap.progress.missed + 1
+
+    def host_down(session: Session) -> None:
+        session.execute(update(HostState).where(HostState.host == ctx.host.name).values(up=False))
+
+    outcome = Outcome(delay=ctx.interval, progress={"missed": missed}, writes=[host_down])
+    log.warning(
+        "run %s: %s silent %.0fs (%d missed): %s", snap.run.id, ctx.host.name, silent, missed, exc
+    )
+    if silent < limit:
+        return outcome
+    _read_console(ctx, snap, outcome)
+    reason = hang_reason(
+        ctx.host.name, silent, missed, ctx.interval, ctx.config.scheduler.hang_grace
+    )
+    findings = {**snap.progress.findings, "hang": reason, "power_cycle": _power_cycle(ctx)}
+    outcome.progress["findings"] = findings
+    outcome.state = RunState.COLLECTING
+    outcome.delay = 0.0
+    return outcome
+
+
+def _power_cycle(ctx: Ctx) -> str:
+    try:
+        ctx.host.power.cycle()
+    except FarmError as exc:  # no power control is a configuration fact, not a crash
+        return f"power cycle of {ctx.host.name} failed: {exc.message}"
+    return f"{ctx.host.name} power-cycled via {ctx.host.power.name}"
+
+
+def _quiescing(ctx: Ctx, snap: Snap) -> Outcome:
+    load = _soak_load(ctx, snap)
+    outcome = Outcome(state=RunState.COLLECTING)
+    try:
+        with _transport(ctx) as transport:
+            load_mod.stop(transport, run_id=snap.run.id, remote_dir=ctx.remote_dir)
+            load_mod.quiesce(transport, load, timeout=max(60.0, ctx.interval * 6))
+            reading, _ = take_sample(
+                transport, run_dir=None, timeout=max(ctx.interval, 10.0), phase="quiesced"
+            )
+    except KernelError:
+        raise
+    except InfraError as exc:
+        return _missed(ctx, snap, exc)
+    _record_sample(ctx, snap, outcome, reading)
+    _read_console(ctx, snap, outcome)
+    return outcome
+
+
+def _collecting(ctx: Ctx, snap: Snap) -> Outcome:
+    load = _soak_load(ctx, snap)
+    findings = dict(snap.progress.findings)
+    if "hang" not in findings and "reboot" not in findings:
+        # A crashed host that still answers keeps nothing of the load running.
+        _stop_load(ctx, snap.run.id)
+    with ctx.store.session() as session:
+        verdict, reasons, details = decide(session, snap.run, load, findings)
+    return Outcome(
+        verdict=(verdict, reasons),
+        run={"details": {**snap.run.details, **details}},
+        release_host=True,
+    )
+
+
+def _cancel(ctx: Ctx, snap: Snap) -> Outcome:
+    if snap.run.state in (RunState.SOAKING, RunState.QUIESCING):
+        _stop_load(ctx, snap.run.id)
+    return Outcome(state=RunState.CANCELLED, run={"ended_at": utcnow()}, release_host=True)
+
+
+STEPS: dict[RunState, Callable[[Ctx, Snap], Outcome]] = {
+    RunState.QUEUED: _queued,
+    RunState.BUILDING: _building,
+    RunState.BOOTING: _booting,
+    RunState.SOAKING: _soaking,
+    RunState.QUIESCING: _quiescing,
+    RunState.COLLECTING: _collecting,
+}

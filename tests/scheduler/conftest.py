@@ -1,0 +1,1 @@
+from soakstack import soak_config, soak_store, ssh_host, stack  # noqa: F401

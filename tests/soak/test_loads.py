@@ -1,0 +1,64 @@
+"""Loads as data: the shipped loads validate, broken ones are refused with the file named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from farm.config import FarmConfig
+from farm.errors import UserError
+from farm.loads import get_load, load_names, read_load
+
+
+def test_the_shipped_loads_are_valid(config: FarmConfig) -> None:
+    assert {"kbuild-tmpfs-swap", "thp-split", "stress-ng-vm"} <= set(load_names(config))
+    thp = get_load(config, "thp-split")
+    assert thp.binaries == ["thp_churn"] and thp.duration == 3600
+    assert {(e.counter, e.rule) for e in thp.expect} >= {
+        ("nr_anon_transparent_hugepages", "returns-to-zero")
+    }
+    assert get_load(config, "stress-ng-vm").requires == ["stress-ng"]
+    assert get_load(config, "kbuild-tmpfs-swap").warmup == 60
+
+
+def test_an_unknown_load_names_the_known_ones(config: FarmConfig) -> None:
+    with pytest.raises(UserError, match=r"no load named 'nope' .*known: .*thp-split"):
+        get_load(config, "nope")
+
+
+@pytest.mark.parametrize(
+    ("body", "complaint"),
+    [
+        (
+            'description = "x"\nscript = "true"\nduration = "soon"',
+            "duration: Value error, cannot read duration 'soon'",
+        ),
+        ('description = "x"\nscript = "true"\nduration = "1h"\nbinaries = ["nope"]', "no source"),
+        (
+            'description = "x"\nscript = "true"\nduration = "1h"\nrequires = ["a;b"]',
+            "not a plain command name",
+        ),
+        (
+            'description = "x"\nscript = "true"\nduration = "1h"\n'
+            '[[expect]]\ncounter = "x"\nrule = "fancy"',
+            "expect.0.rule",
+        ),
+        ('description = "x"\nscript = "true"', "duration: Field required"),
+    ],
+)
+def test_a_broken_load_is_refused_with_the_file_and_field(
+    tmp_path: Path, body: str, complaint: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(f'name = "bad"\n{body}\n')
+    with pytest.raises(UserError) as error:
+        read_load(path)
+    assert str(path) in str(error.value) and complaint in str(error.value)
+
+
+def test_a_load_file_must_carry_its_own_name(tmp_path: Path) -> None:
+    path = tmp_path / "one.toml"
+    path.write_text('name = "other"\ndescription = "x"\nscript = "true"\nduration = "1h"\n')
+    with pytest.raises(UserError, match="must match the file name 'one'"):
+        read_load(path)

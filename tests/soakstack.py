@@ -1,0 +1,163 @@
+"""Shared fixtures of the scheduler, soak and metrics tests: a real sshd host, a farm.toml
+with short soak timings, and a private Redis + Celery stack (farm.localstack).
+
+The "host" of these tests is this machine reached through a real OpenSSH sshd on a
+loopback port: the soak really runs a detached load over SSH and samples the real
+/proc. Build and boot are skipped by ``details={"kernel": "running"}`` (soak the
+running kernel, as a bare-metal host that cannot be rebooted would); the QEMU tests
+boot real kernels.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from farm.config import FarmConfig, load_config
+from farm.hosts import keys
+from farm.localstack import LocalStack
+from farm.store import Store
+
+SSHD = Path("/usr/sbin/sshd")
+TEST_LOADS = Path(__file__).parent / "soak" / "loads"
+
+
+@dataclass(frozen=True)
+class SshHost:
+    port: int
+    data_dir: Path
+    remote_dir: Path  # the run directories the loads write on the "host"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sshd exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"sshd did not listen on port {port}")
+
+
+@pytest.fixture
+def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
+    """An OpenSSH sshd on a loopback port that trusts only farm's client key, its host
+    key recorded in farm's known_hosts (never auto-added)."""
+    root = tmp_path / "sshd"
+    root.mkdir()
+    data_dir = tmp_path / "data"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "host_key")], check=True
+    )
+    (root / "authorized_keys").write_text(keys.client_public_key(data_dir) + "\n")
+    port = _free_port()
+    (root / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_key'}\n"
+        f"PidFile {root / 'sshd.pid'}\nAuthorizedKeysFile {root / 'authorized_keys'}\n"
+        "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n"
+        "MaxStartups 100\nMaxSessions 100\n"
+    )
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+    process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(root / "sshd_config")])
+    remote_dir = tmp_path / "remote"
+    try:
+        _wait_port(port, process)
+        host_key = " ".join((root / "host_key.pub").read_text().split()[:2])
+        keys.record_host_key(
+            keys.known_hosts_path(data_dir), f"[127.0.0.1]:{port}", host_key, "test-sshd"
+        )
+        yield SshHost(port, data_dir, remote_dir)
+    finally:
+        _kill_loads(remote_dir)
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _kill_loads(remote_dir: Path) -> None:
+    """Loads run detached on purpose; a test must not leave one behind."""
+    for pid_file in remote_dir.glob("run-*/pid"):
+        pid = pid_file.read_text().strip()
+        if pid.isdigit():
+            subprocess.run(["kill", "-KILL", f"-{pid}"], check=False, capture_output=True)
+
+
+def write_farm_toml(
+    path: Path,
+    ssh: SshHost,
+    *,
+    hosts: tuple[str, ...] = ("laptop",),
+    interval: float = 1.0,
+    extra: str = "",
+    host_extra: str = "",
+) -> Path:
+    """A farm.toml whose hosts are all the test sshd, with second-scale timings."""
+    lines = [
+        f'data_dir = "{ssh.data_dir}"',
+        f'loads_dir = "{TEST_LOADS}"',
+        "",
+        "[scheduler]",
+        f"sample_interval = {interval}",
+        "hang_grace = 2.0",
+        "lease_seconds = 3.0",
+        "reconcile_seconds = 1.0",
+        "overdue_seconds = 4.0",
+        "visibility_timeout = 600.0",
+        f'remote_dir = "{ssh.remote_dir}"',
+        extra,
+    ]
+    for name in hosts:
+        lines += [
+            "",
+            "[[hosts]]",
+            f'name = "{name}"',
+            'kind = "ssh"',
+            f"port = {ssh.port}",
+            f'user = "{getpass.getuser()}"',
+            "connect_timeout = 5",
+            "command_timeout = 30",
+            host_extra,
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def soak_config(tmp_path: Path, ssh_host: SshHost, monkeypatch: pytest.MonkeyPatch) -> FarmConfig:
+    path = write_farm_toml(tmp_path / "farm.toml", ssh_host)
+    monkeypatch.setenv("FARM_CONFIG", str(path))
+    for name in ("FARM_DATABASE_URL", "FARM_BROKER_URL", "FARM_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    return load_config(path)
+
+
+@pytest.fixture
+def soak_store(soak_config: FarmConfig) -> Iterator[Store]:
+    store = Store(soak_config.db_url)
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def stack(soak_config: FarmConfig, tmp_path: Path) -> Iterator[LocalStack]:
+    """A private redis-server; tests start workers and beat as they need them."""
+    assert soak_config.source is not None
+    with LocalStack(soak_config.source, tmp_path / "logs") as local:
+        yield local
