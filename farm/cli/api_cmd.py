@@ -6,6 +6,8 @@ import click
 
 from farm.cli.common import get_config, get_store
 
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
 
 @click.command()
 @click.option("--host", help="Address to bind (default: api.host, 127.0.0.1).")
@@ -34,4 +36,10 @@ def api(ctx: click.Context, host: str | None, port: int | None, log_level: str) 
     bind_host = host or config.api.host
     bind_port = port or config.api.port
     click.echo(f"farm api: serving on http://{bind_host}:{bind_port} (POST /api/alerts)", err=True)
+    if bind_host not in LOOPBACK:
+        click.echo(
+            f"farm api: warning: {bind_host} is not loopback; the API is reachable from "
+            "the network (plain HTTP: put TLS in front of it)",
+            err=True,
+        )
     uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level, server_header=False)

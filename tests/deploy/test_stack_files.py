@@ -131,3 +131,8 @@ def test_systemd_accepts_the_units(tmp_path: Path) -> None:
         text = unit.read_text()
         assert "User=farm" in text and "NoNewPrivileges=yes" in text, unit.name
         assert "ExecStart=/opt/farm/.venv/bin/farm " in text, unit.name
+
+
+def test_the_image_build_leaves_secrets_and_the_local_venv_out() -> None:
+    ignored = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
+    assert {".venv", ".git", "deploy/.env", "deploy/secrets", "deploy/farm"} <= set(ignored)
