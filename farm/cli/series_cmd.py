@@ -13,6 +13,8 @@ from farm.config import FarmConfig
 from farm.errors import UserError
 from farm.intake.series import parse_selection
 from farm.intake.submit import IntakeResult, intake
+from farm.loads import get_load
+from farm.store import Store
 from farm.store.series import Application, Series
 from farm.units import format_duration, parse_duration
 
@@ -58,11 +60,41 @@ def submit(
         allow_incomplete=allow_incomplete,
         dry_run=dry_run,
     )
+    if dry_run:
+        if as_json:
+            emit_json(result.to_json())
+            return
+        _print_result(result)
+        click.echo(f"next: {_next_step(result, plan)}")
+        return
+    runs = _queue_runs(config, get_store(ctx), result, plan)
     if as_json:
-        emit_json(result.to_json() if dry_run else {**result.to_json(), "next": plan})
+        emit_json({**result.to_json(), "next": plan, "runs": runs})
         return
     _print_result(result)
     click.echo(f"next: {_next_step(result, plan)}")
+    click.echo(f"queued runs {', '.join(map(str, runs))}: watch them with `farm status`")
+
+
+def _queue_runs(
+    config: FarmConfig, store: Store, result: IntakeResult, plan: dict[str, Any]
+) -> list[int]:
+    """Per host: the patched kernel and, unless a recent one exists, a baseline."""
+    from farm.scheduler.api import submit_runs
+
+    assert result.base is not None and result.head is not None
+    return submit_runs(
+        config,
+        store,
+        hosts=plan["hosts"],
+        base_commit=result.base,
+        commit=result.head,
+        upto=result.selected[-1] if result.selected else 0,
+        load=plan["load"],
+        soak_seconds=plan["soak_seconds"],
+        series_id=result.series_id,
+        application_id=result.application_id,
+    )
 
 
 def _plan(
@@ -71,6 +103,7 @@ def _plan(
     """Check the soak options before any work, so a typo costs nothing."""
     names = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
     chosen = [config.host(n).name for n in names] if names else [h.name for h in config.hosts]
+    get_load(config, load or config.default_load)  # a UserError naming the known loads
     return {
         "hosts": chosen,
         "load": load or config.default_load,

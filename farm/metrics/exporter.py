@@ -90,9 +90,7 @@ class FarmCollector(Collector):
     def _runs(self, session: Session) -> Iterator[Metric]:
         now = time.time()
         by_state = GaugeMetricFamily("farm_runs", "runs per state", labels=["state"])
-        counts = dict(
-            session.execute(select(Run.state, func.count()).group_by(Run.state)).tuples().all()
-        )
+        counts = dict(session.execute(select(Run.state, func.count()).group_by(Run.state)).all())
         for state in RunState:
             by_state.add_metric([str(state)], float(counts.get(state, 0)))
         yield by_state
@@ -123,18 +121,14 @@ class FarmCollector(Collector):
                 select(Crash.run_id, func.count())
                 .where(Crash.run_id.in_(ids))
                 .group_by(Crash.run_id)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         since = dict(
             session.execute(
                 select(RunProgress.run_id, RunProgress.state_since).where(
                     RunProgress.run_id.in_(ids)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         for run in recent:
             rid = str(run.id)
@@ -162,16 +156,14 @@ class FarmCollector(Collector):
         )
         for host, kind, count in session.execute(
             select(Crash.host, Crash.kind, func.count()).group_by(Crash.host, Crash.kind)
-        ).tuples():
+        ):
             total.add_metric([host, kind], float(count))
         yield total
 
     def _bisections(self, session: Session) -> Iterator[Metric]:
         states = GaugeMetricFamily("farm_bisections", "bisections per state", labels=["state"])
         counts = dict(
-            session.execute(select(Bisection.state, func.count()).group_by(Bisection.state))
-            .tuples()
-            .all()
+            session.execute(select(Bisection.state, func.count()).group_by(Bisection.state)).all()
         )
         for state in BisectState:
             states.add_metric([str(state)], float(counts.get(state, 0)))
@@ -187,7 +179,7 @@ class FarmCollector(Collector):
                     Bisection.updated_at >= utcnow() - RECENT,
                 )
             )
-        ).tuples()
+        )
         for bisection_id, posterior in recent:
             confidence.add_metric([str(bisection_id)], max(posterior, default=0.0))
         yield from (states, confidence)
@@ -198,7 +190,7 @@ class FarmCollector(Collector):
         totals = {"ok": 0.0, "kernel_fault": 0.0, "infra": 0.0}
         rows = session.execute(
             select(Build.state, Build.fault, func.count()).group_by(Build.state, Build.fault)
-        ).tuples()
+        )
         for state, fault, count in rows:
             if state == BuildState.OK:
                 totals["ok"] += count
@@ -258,7 +250,8 @@ def sample_exposition(session: Session, keys: KeyCache) -> str:
     out: list[str] = []
     for name, (field, kind, lines) in families.items():
         source = "/proc/meminfo" if name.startswith("farm_meminfo_") else "/proc/vmstat"
-        out.append(f"# HELP {name} {source} {field}\n# TYPE {name} {kind}\n")
+        exposed = f"{name}_total" if kind == "counter" else name  # as prometheus_client writes
+        out.append(f"# HELP {exposed} {source} {field}\n# TYPE {exposed} {kind}\n")
         out.extend(lines)
     return "".join(out)
 

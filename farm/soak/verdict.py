@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from farm.detect.counters import Points, evaluate, underflows
 from farm.loads import Load
+from farm.soak.console import tail as console_tail
 from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
 from farm.store.samples import KeyCache, Reading, run_readings, series_of
 
@@ -78,6 +79,8 @@ def decide(
             reasons.append(findings[key])
     if "power_cycle" in findings:
         details["power_cycle"] = findings["power_cycle"]
+    if reasons:  # a crash, hang or reboot: keep the console's last words with the verdict
+        details["console_tail"] = console_tail(session, run.id)
     keys = KeyCache()
     readings = run_readings(session, run.id, keys)
     counter_findings = []
