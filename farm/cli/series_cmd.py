@@ -59,6 +59,7 @@ def submit(
         tree=tree,
         allow_incomplete=allow_incomplete,
         dry_run=dry_run,
+        progress=lambda message: click.echo(f"farm: {message}", err=True),
     )
     if dry_run:
         if as_json:

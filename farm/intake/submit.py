@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,12 @@ def intake(
     tree: Path | None = None,
     allow_incomplete: bool = False,
     dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> IntakeResult:
-    """Read the series at ``path``; unless ``dry_run``, store it and apply it."""
+    """Read the series at ``path``; unless ``dry_run``, store it and apply it.
+
+    ``progress`` hears about the slow steps (a worktree of a kernel tree takes a while).
+    """
     series = group_series(read_mails(path), source=str(path))
     series.check_complete(allow_incomplete)
     chosen = series.select(upto, patches)
@@ -95,6 +100,10 @@ def intake(
     content = content_hash(series, ids)
     if _reuse(store, result, content):
         return result
+    if progress:
+        progress(
+            f"applying {len(chosen)} patches on {result.base[:12]} in a worktree of {result.tree}"
+        )
     temporary = f"tmp-{uuid.uuid4().hex[:12]}"
     work = Worktree(result.tree, config.data_dir / "worktrees" / temporary, f"farm/{temporary}")
     commits = apply_patches(work, result.base, chosen)
