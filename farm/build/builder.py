@@ -11,11 +11,13 @@ request is a cache hit that runs nothing.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import hashlib
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tarfile
@@ -40,6 +42,8 @@ from farm.git import git, resolve
 
 Progress = Callable[[str], None]
 _PROGRESS_EVERY = 10.0  # seconds between progress lines while make runs
+_PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+_STALE_SECONDS = 86400.0
 
 
 class _Make:
@@ -88,21 +92,33 @@ class _Make:
                 stderr=subprocess.STDOUT,
                 text=True,
                 errors="replace",
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise InfraError(
                 f"cannot run make: {exc}", hint="apt-get install build-essential"
             ) from exc
         assert proc.stdout is not None
-        last = time.monotonic()
-        for line in proc.stdout:
-            self.log.write(line)
-            self.lines.append(line)
-            if progress and time.monotonic() - last > _PROGRESS_EVERY:
-                progress(line.strip())
-                last = time.monotonic()
+        try:
+            last = time.monotonic()
+            for line in proc.stdout:
+                self.log.write(line)
+                self.lines.append(line)
+                if progress and time.monotonic() - last > _PROGRESS_EVERY:
+                    progress(line.strip())
+                    last = time.monotonic()
+        except BaseException:
+            proc.terminate()  # interrupted: never leave make running in the output dir
+            proc.wait()
+            raise
         if proc.wait() != 0:
             raise _MakeFailed(proc.returncode)
+
+
+def _die_with_parent() -> None:
+    """In make's process: be sent SIGTERM when farm dies, so a killed worker's make
+    does not go on writing an output directory whose lock it no longer holds."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class _MakeFailed(Exception):
@@ -168,6 +184,7 @@ def _build_locked(
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():  # an infrastructure failure: its log is replaced by the retry
         shutil.rmtree(final)
+    _remove_stale_staging(final)
     src = _checkout(tree, sha, work / "src", say)
     out = work / f"out-{kconfig.ARCH}-{cfg_hash[:8]}"
     incremental = (out / "vmlinux").exists()
@@ -175,7 +192,7 @@ def _build_locked(
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     build_id = build_id_for(sha, cfg_hash)
     try:
-        with (staging / "build.log").open("w") as log:
+        with (staging / "build.log").open("w", buffering=1) as log:  # line-buffered
             make = _Make(src, out, env, build_id, log)
             jobs = os.cpu_count() or 1
             meta = BuildMetadata(
@@ -193,7 +210,9 @@ def _build_locked(
             log.write(f"{meta.command}\n")
             meta.write(staging)
             failure = _run(make, meta, out, src, options, jobs, staging, say)
-        staging.rename(final)
+        if not _publish(staging, final):
+            shutil.rmtree(staging)
+            failure, meta = None, BuildMetadata.read(final) or meta
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -202,6 +221,26 @@ def _build_locked(
     kind = "incremental" if incremental else "clean"
     say(f"built {meta.release} ({kind}) in {meta.duration_seconds:.0f}s: {final}")
     return KernelArtifacts.from_metadata(final, meta, cached=False)
+
+
+def _remove_stale_staging(final: Path) -> None:
+    """Staging directories of builds killed before they could clean up (a day old:
+    a live build elsewhere sharing this data directory is never that slow)."""
+    for stale in final.parent.glob(f".{final.name}.*"):
+        if time.time() - stale.stat().st_mtime > _STALE_SECONDS:
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _publish(staging: Path, final: Path) -> bool:
+    """Rename the finished build into place; False if a build sharing the data
+    directory (another tree or cache, same commit and config) got there first."""
+    try:
+        staging.rename(final)
+    except OSError:
+        if (final / "metadata.json").exists():
+            return False
+        raise
+    return True
 
 
 def _run(
