@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
 
 from farm.bisect.simulate import SimConfig, simulate
@@ -58,7 +59,11 @@ def main() -> None:
     ]
     start = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(one, jobs))
+        futures = [pool.submit(one, job) for job in jobs]
+        for done in as_completed(futures):  # progress: a row as soon as it is ready
+            r = done.result()
+            print(f"  done: {r['scenario']} / {r['strategy']} in {r['seconds']} s", file=sys.stderr)
+        rows = [f.result() for f in futures]
     total = round(time.perf_counter() - start, 1)
     if args.json:
         print(json.dumps({"rows": rows, "total_seconds": total, "jobs": args.jobs}, indent=2))

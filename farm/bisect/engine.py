@@ -197,7 +197,11 @@ class Engine:
     # -- stopping ------------------------------------------------------------------
 
     def detection(self, kernel: int, culprit: int) -> float:
-        """P(kernel would have failed in its clean uptime, were it bad), rate from `culprit`."""
+        """P(kernel would have failed in its clean uptime, were it bad), rate from `culprit`.
+
+        Judged as if the hazard did not rise with uptime (shapes <= 1 only): a guard
+        against a few regular crash times making long clean boots look conclusive.
+        """
         if self.settings.kind == "counter":
             passes = sum(k == kernel and not f for k, f in self._counters)
             return float(1.0 - self.settings.prior.counter_false_negative**passes)
@@ -205,9 +209,21 @@ class Engine:
         clean = [b.uptime for b in self._boots.values() if b.kernel == kernel]
         exposure = np.power(np.asarray(clean)[:, None], shapes).sum(axis=0)
         j = self.joint
-        w = j.weights[culprit]
+        w = np.where(shapes <= 1.0, j.weights[culprit], 0.0)
         surv = model.survival(j, self.settings.prior, exposure)[culprit]
         return float(1.0 - (w * surv).sum() / w.sum())
+
+    def robust_confidence(self, c: int, plausible: float = 0.05) -> float:
+        """P(c) under the least favourable plausible hazard shape.
+
+        A few regular crash times favour a steep wear-out shape, under which long clean
+        boots look conclusive; stopping needs the confidence under every shape the
+        evidence has not ruled out (posterior weight >= plausible).
+        """
+        lj = self.joint.log_joint
+        per_shape = np.exp(lj - model.logsumexp(lj, axis=0)[None, :])[c]
+        shape_weight = self.joint.weights.sum(axis=0)
+        return float(per_shape[shape_weight >= plausible].min())
 
     def decide(self, budget_exhausted: bool = False) -> Decision:
         s = self.settings
@@ -215,7 +231,7 @@ class Engine:
         top = int(np.argmax(patches)) + 1
         conf = patches[top - 1]
         credible = self._credible_set(patches, none)
-        found = conf >= s.confidence and self.matching(top) > 0
+        found = self.robust_confidence(top) >= s.confidence and self.matching(top) > 0
         if found and self.detection(top - 1, top) >= s.min_detection:
             return Decision(True, top, conf, credible, none, f"patch {top} found")
         if none >= s.confidence and self.matching(self.n) == 0:

@@ -69,8 +69,9 @@ def test_a_matching_crash_at_k_rules_out_every_patch_after_k(k: int, hours: floa
     engine = engine_with([first_crash()])
     engine.record(Evidence(k, "laptop", "b1", hours, Outcome.MATCHING))
     patches, _ = engine.patch_posterior()
-    # only a mis-attributed title (the small background rate) could explain it otherwise
-    assert sum(patches[k:]) < 0.05 * sum(patches[:k])
+    # only a mis-attributed title (the small background rate) could explain it otherwise:
+    # from equal odds before, each later patch drops to under 1/20 of any earlier one
+    assert max(patches[k:], default=0.0) < 0.05 * min(patches[:k])
 
 
 @settings(max_examples=40, deadline=None)
