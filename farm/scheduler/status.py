@@ -50,6 +50,8 @@ def render(data: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
+    if not console.is_terminal:  # piped into a file or grep: no 80-column squeeze
+        console = Console(width=200)
     hosts = Table("host", "kind", "up", "last contact", "run", title="hosts")
     for h in data["hosts"]:
         ago = h["last_contact_seconds_ago"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import redis
@@ -45,14 +44,16 @@ class Runtime:
         return self.hosts[name]
 
 
-@cache
-def _runtime(config_id: int) -> Runtime:
-    config: FarmConfig = current_app.conf.farm_config
-    return Runtime(config, Store(config.db_url), redis_client(config.broker_url))
+_runtime: Runtime | None = None
 
 
 def runtime() -> Runtime:
-    return _runtime(id(current_app.conf.farm_config))
+    """The worker's resources, built on first use from the app's configuration."""
+    global _runtime
+    config: FarmConfig = current_app.conf.farm_config
+    if _runtime is None or _runtime.config is not config:
+        _runtime = Runtime(config, Store(config.db_url), redis_client(config.broker_url))
+    return _runtime
 
 
 def schedule(run_id: int, host: str, tick: int, delay: float) -> bool:

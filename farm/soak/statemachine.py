@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from farm.config import FarmConfig
+from farm.detect.crash import parse as parse_crashes
 from farm.errors import FarmBug, FarmError, InfraError, KernelError
 from farm.hosts.base import Host
 from farm.loads import Load, get_load
@@ -395,9 +396,10 @@ def _record_sample(ctx: Ctx, snap: Snap, outcome: Outcome, reading: Reading) -> 
     outcome.progress.update(last_ok=reading.ts, missed=0)
 
 
-def _read_console(ctx: Ctx, snap: Snap, outcome: Outcome) -> None:
+def _read_console(ctx: Ctx, snap: Snap, outcome: Outcome) -> list[str]:
     """Tail the console into the store and parse it; a soaking run with a crash on
-    record stops soaking and is collected at once."""
+    record stops soaking and is collected at once. Returns the crash titles of the
+    new lines alone (the step's own look; the stored scan also covers older lines)."""
     chunk = console_mod.read_new(ctx.host.console, snap.progress.console_offset)
     outcome.progress["console_offset"] = chunk.offset
     run_id, host = snap.run.id, ctx.host.name
@@ -414,11 +416,13 @@ def _read_console(ctx: Ctx, snap: Snap, outcome: Outcome) -> None:
             outcome.state, outcome.delay = RunState.COLLECTING, 0.0
 
     outcome.writes.append(write)
+    return [crash.title for crash in parse_crashes("\n".join(chunk.lines))] if chunk.lines else []
 
 
 def _missed(ctx: Ctx, snap: Snap, exc: InfraError) -> Outcome:
-    """The host did not answer. Past 3 intervals + grace since the last answer it is a
-    hang: keep the console evidence, power-cycle the host, and the run FAILs."""
+    """The host did not answer. A crash on its console, or silence past 3 intervals +
+    grace since the last answer (a hang), ends the soak: the console is kept as
+    evidence, the host power-cycled, and the run collected (it FAILs)."""
     now = time.time()
     last_ok = snap.progress.last_ok or snap.progress.state_since
     silent = now - last_ok
@@ -432,13 +436,14 @@ def _missed(ctx: Ctx, snap: Snap, exc: InfraError) -> Outcome:
     log.warning(
         "run %s: %s silent %.0fs (%d missed): %s", snap.run.id, ctx.host.name, silent, missed, exc
     )
-    if silent < limit:
+    # A panic on the console explains the silence at once: no need to wait for a hang.
+    crashed = _read_console(ctx, snap, outcome)
+    if silent < limit and not crashed:
         return outcome
-    _read_console(ctx, snap, outcome)
-    reason = hang_reason(
-        ctx.host.name, silent, missed, ctx.interval, ctx.config.scheduler.hang_grace
-    )
-    findings = {**snap.progress.findings, "hang": reason, "power_cycle": _power_cycle(ctx)}
+    findings = {**snap.progress.findings, "power_cycle": _power_cycle(ctx)}
+    if not crashed:
+        grace = ctx.config.scheduler.hang_grace
+        findings["hang"] = hang_reason(ctx.host.name, silent, missed, ctx.interval, grace)
     outcome.progress["findings"] = findings
     outcome.state = RunState.COLLECTING
     outcome.delay = 0.0

@@ -13,6 +13,7 @@ import difflib
 import os
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,9 @@ from sqlalchemy import select
 from farm.build import KernelArtifacts
 from farm.build.tree import BASE_TAG
 from farm.config import FarmConfig, load_config
+from farm.errors import InfraError
 from farm.git import git
+from farm.hosts import get_host
 from farm.hosts.qemu import QemuVm
 from farm.intake.apply import Worktree, apply_patches
 from farm.intake.mbox import read_mails
@@ -31,7 +34,7 @@ from farm.localstack import LocalStack
 from farm.metrics.exporter import Exposition
 from farm.scheduler.api import queue_run, statuses, submit_runs, wait_for_runs
 from farm.store import Store
-from farm.store.runs import Run, RunKind, RunState, Verdict
+from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
 from farm.store.samples import ConsoleLine, Sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.qemu, pytest.mark.kernel]
@@ -181,17 +184,7 @@ def test_killing_a_qemu_host_mid_soak_is_a_hang_power_cycled_and_a_fail(
         soak_seconds=600,
     )
     vm = QemuVm(config.host("laptop"), config.data_dir)
-
-    def soaking_with_samples() -> bool:
-        with store.session() as session:
-            run = session.get(Run, run_id)
-            count = len(session.scalars(select(Sample.id).where(Sample.run_id == run_id)).all())
-            return run is not None and run.state == RunState.SOAKING and count >= 2
-
-    deadline = time.monotonic() + 600
-    while not soaking_with_samples():
-        assert time.monotonic() < deadline, statuses(store, [run_id])
-        time.sleep(2)
+    wait_soaking(store, run_id)
     killed = vm.pid()
     assert killed is not None
     os.kill(killed, 9)
@@ -206,3 +199,45 @@ def test_killing_a_qemu_host_mid_soak_is_a_hang_power_cycled_and_a_fail(
         assert run.details["power_cycle"] == "laptop power-cycled via qemu"
         assert run.details["console_tail"]  # the console's last lines, kept as evidence
     assert vm.pid() not in (None, killed)  # a new VM process: power-cycled
+
+
+def wait_soaking(store: Store, run_id: int, samples: int = 2) -> None:
+    deadline = time.monotonic() + 600
+    while True:
+        with store.session() as session:
+            run = session.get(Run, run_id)
+            count = len(session.scalars(select(Sample.id).where(Sample.run_id == run_id)).all())
+        if run is not None and run.state == RunState.SOAKING and count >= samples:
+            return
+        assert time.monotonic() < deadline, statuses(store, [run_id])
+        time.sleep(2)
+
+
+def test_a_panic_fails_the_run_with_its_title_without_waiting_for_a_hang(
+    qemu_stack: tuple[FarmConfig, Store, LocalStack],
+    kernels: tuple[KernelArtifacts, KernelArtifacts],
+) -> None:
+    config, store, _ = qemu_stack
+    run_id = queue_run(
+        config,
+        store,
+        kind=RunKind.HEALTH,
+        host="workstation",
+        commit=kernels[0].commit,
+        load="thp-split",
+        soak_seconds=600,
+    )
+    wait_soaking(store, run_id)
+    with suppress(InfraError), get_host(config, "workstation").transport() as ssh:
+        ssh.run("echo c > /proc/sysrq-trigger", timeout=10, check=False)  # drops SSH
+
+    [status] = wait_for_runs(store, [run_id], timeout=300, poll=2)
+
+    assert (status.state, status.verdict) == ("done", Verdict.FAIL)
+    assert status.reasons[0].startswith("crash: "), status.reasons
+    assert not any(r.startswith("hang:") for r in status.reasons)
+    with store.session() as session:
+        [crash] = session.scalars(select(Crash).where(Crash.run_id == run_id)).all()
+        assert "sysrq" in crash.report.lower()
+        run = session.get(Run, run_id)
+        assert run is not None and run.details["power_cycle"] == "workstation power-cycled via qemu"
