@@ -99,8 +99,11 @@ def bar(p: float, width: int = 40) -> str:
 @click.pass_context
 def status(ctx: click.Context, bisection_id: int, as_json: bool) -> None:
     """Show a bisection's posterior as a bar per patch, and its verdict so far."""
+    from sqlalchemy import select
+
     from farm.bisect import persist
     from farm.store.bisect import Bisection
+    from farm.store.runs import Run, RunState
 
     with get_store(ctx).session() as session:
         b = session.get(Bisection, bisection_id)
@@ -109,6 +112,14 @@ def status(ctx: click.Context, bisection_id: int, as_json: bool) -> None:
         engine = persist.engine_of(b)
         decision = engine.decide()
         patches, none = engine.patch_posterior()
+        running = session.scalars(
+            select(Run).where(
+                Run.bisection_id == b.id, Run.state.not_in([RunState.DONE, RunState.CANCELLED])
+            )
+        )
+        in_flight = [
+            {"run": r.id, "kernel": r.upto, "host": r.host, "state": r.state.value} for r in running
+        ]
         info = {
             "id": b.id,
             "state": b.state.value,
@@ -118,6 +129,7 @@ def status(ctx: click.Context, bisection_id: int, as_json: bool) -> None:
             "no_culprit": none,
             "credible_set": decision.credible_set,
             "evidence": len(engine.log),
+            "in_flight": in_flight,
             "reason": decision.reason,
         }
     if as_json:
@@ -127,6 +139,8 @@ def status(ctx: click.Context, bisection_id: int, as_json: bool) -> None:
     for i, p in enumerate(patches, start=1):
         click.echo(f"  {i:3d} {p:6.1%} {bar(p)}")
     click.echo(f" none {none:6.1%} {bar(none)}")
+    for r in in_flight:
+        click.echo(f"in flight: run {r['run']} kernel +{r['kernel']} on {r['host']} ({r['state']})")
     click.echo(
         f"{info['evidence']} pieces of evidence; {decision.reason}; "
         f"credible set {decision.credible_set}"

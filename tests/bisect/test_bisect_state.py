@@ -13,7 +13,7 @@ from farm.cli import main
 from farm.errors import FarmBug
 from farm.store import Store
 from farm.store.bisect import Bisection, BisectStep
-from farm.store.runs import Run, RunKind
+from farm.store.runs import Run, RunKind, RunState
 
 
 def evidence() -> list[Evidence]:
@@ -81,14 +81,30 @@ def test_persisted_steps_resume_after_a_restart(
         assert [s.kernel for s in steps] == [10, 10, 5, 7]
         assert steps[-1].posterior == pytest.approx(b.posterior)
         assert len(b.posterior) == 11
+        session.add(
+            Run(
+                kind=RunKind.BISECT,
+                bisection_id=bid,
+                upto=6,
+                commit="d" * 40,
+                host="laptop",
+                load="kbuild-swap",
+                soak_seconds=8 * 3600,
+                state=RunState.SOAKING,
+            )
+        )
     restarted.dispose()
     main(["bisect", "status", str(bid), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert out["evidence"] == 4 and len(out["posterior"]) == 10
+    assert [(r["kernel"], r["host"], r["state"]) for r in out["in_flight"]] == [
+        (6, "laptop", "soaking")
+    ]
     assert max(range(10), key=lambda i: out["posterior"][i]) + 1 in (6, 7)
     main(["bisect", "status", str(bid)])
     text = capsys.readouterr().out
     assert "  7 " in text and "#" in text and "none" in text
+    assert "in flight: run 2 kernel +6 on laptop (soaking)" in text
 
 
 def test_status_of_a_missing_bisection_says_so(
