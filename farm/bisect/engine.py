@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import entr
 
 from farm.bisect import model
 from farm.bisect.model import Array, Prior
@@ -107,12 +108,10 @@ class _Boot:
 
 def _entropy(p: Array) -> Array:
     """Entropy in bits over the last axis of unnormalised masses."""
-    total = p.sum(axis=-1)
-    safe = np.where(p > 0, p, 1.0)
-    plogp = (p * np.log2(safe)).sum(axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = np.where(total > 0, np.log2(np.where(total > 0, total, 1.0)) - plogp / total, 0.0)
-    return np.asarray(h)
+    p = np.maximum(p, 0.0)  # rounding can leave -1e-18
+    total = np.maximum(p.sum(axis=-1), 1e-300)
+    # H = (sum of -p ln p) / T + ln T, in nats; entr is -x ln x with entr(0) = 0
+    return np.asarray((entr(p).sum(axis=-1) / total + np.log(total)) / np.log(2.0))
 
 
 class Engine:
@@ -298,17 +297,20 @@ class Engine:
             u0 = host.uptime_hours
             shapes = s.prior.shape_array
             extra = np.power(u0 + durations[:, None], shapes) - np.power(u0, shapes)
-            ext = self._info(j, w, extra, durations)[host.kernel] / durations
+            ext = self._info(j, w, extra, durations, host.kernel)[0] / durations
             e = int(np.argmax(ext))
             if ext[e] >= best.info_per_hour:
                 best = Test(host.host, host.kernel, float(durations[e]), False, float(ext[e]))
         return best if best.info_per_hour > 0 else None
 
-    def _info(self, j: model.Joint, w: Array, extra: Array, durations: Array) -> Array:
+    def _info(
+        self, j: model.Joint, w: Array, extra: Array, durations: Array, kernel: int | None = None
+    ) -> Array:
         """Expected bits about c from testing each kernel (rows) for each duration (cols)."""
         s, prior = self.settings, self.settings.prior
         n_hyp = self.n + 2
-        bad = np.arange(self.n + 1)[:, None] >= np.arange(n_hyp)[None, :]  # (K, C)
+        kernels = np.arange(self.n + 1) if kernel is None else np.array([kernel])
+        bad = kernels[:, None] >= np.arange(n_hyp)[None, :]  # (K, C)
         wc = w.sum(axis=1)
         # P(positive outcome, c) when the kernel is bad / good under c: (D, C) each
         if s.kind == "counter":
