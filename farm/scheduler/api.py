@@ -163,38 +163,29 @@ def submit_runs(
     if not hosts:
         raise UserError("no hosts selected", hint="farm submit ... --hosts laptop,workstation")
     run_ids: list[int] = []
-    common = {"load": load, "soak_seconds": soak_seconds, "series_id": series_id}
+    max_age = config.scheduler.baseline_max_age_hours
     for host in hosts:
-        max_age = config.scheduler.baseline_max_age_hours
+        runs = [(RunKind.PATCHED, commit, upto)]
         if (
             recent_baseline(store, host=host, load=load, base=base_commit, max_age_hours=max_age)
             is None
         ):
-            run_ids.append(
-                queue_run(
-                    config,
-                    store,
-                    kind=RunKind.BASELINE,
-                    host=host,
-                    commit=base_commit,
-                    application_id=application_id,
-                    details=details,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
-        run_ids.append(
-            queue_run(
+            runs.insert(0, (RunKind.BASELINE, base_commit, 0))
+        for kind, sha, patches in runs:
+            run_id = queue_run(
                 config,
                 store,
-                kind=RunKind.PATCHED,
+                kind=kind,
                 host=host,
-                commit=commit,
-                upto=upto,
+                commit=sha,
+                upto=patches,
+                load=load,
+                soak_seconds=soak_seconds,
+                series_id=series_id,
                 application_id=application_id,
                 details=details,
-                **common,  # type: ignore[arg-type]
             )
-        )
+            run_ids.append(run_id)
     return run_ids
 
 

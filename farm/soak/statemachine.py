@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 from farm.config import FarmConfig
 from farm.detect.crash import parse as parse_crashes
 from farm.errors import FarmBug, FarmError, InfraError, KernelError
-from farm.hosts.base import Host
+from farm.hosts.base import Host, Transport
 from farm.loads import Load, get_load
 from farm.soak import console as console_mod
 from farm.soak import load as load_mod
@@ -213,18 +214,14 @@ def _stop_load(ctx: Ctx, run_id: int) -> None:
         log.info("run %s: load not stopped: %s", run_id, exc)
 
 
-class _transport:
-    """``with _transport(ctx) as t`` closes the connection whatever happens."""
-
-    def __init__(self, ctx: Ctx) -> None:
-        self.ctx = ctx
-
-    def __enter__(self) -> Any:
-        self.t = self.ctx.host.transport()
-        return self.t
-
-    def __exit__(self, *exc: object) -> None:
-        self.t.close()
+@contextmanager
+def _transport(ctx: Ctx) -> Iterator[Transport]:
+    """A connection to the step's host, closed whatever happens."""
+    transport = ctx.host.transport()
+    try:
+        yield transport
+    finally:
+        transport.close()
 
 
 # --- steps ------------------------------------------------------------------------
