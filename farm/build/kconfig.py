@@ -25,7 +25,7 @@ _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
 _KCONFIG_KEYWORD = re.compile(
     r"^(config|menuconfig|choice|endchoice|menu|endmenu|if|endif|source|comment)\b"
 )
-_SYMBOL = re.compile(r"\b[A-Z][A-Z0-9_]+\b")
+_SYMBOL = re.compile(r"(?<![!\w])[A-Z][A-Z0-9_]+\b")  # "!FOO" is met when FOO is unset
 
 RunMake = Callable[[list[str]], None]
 
@@ -115,31 +115,41 @@ def verify(final: Mapping[str, str], requested: Mapping[str, str], src: Path) ->
 
 def _why(name: str, want: str, final: Mapping[str, str], src: Path) -> str:
     symbol = name.removeprefix("CONFIG_")
-    depends = list(_dependencies(src, symbol))
-    if not depends:
-        if not _is_defined(src, symbol):
-            return "no such option in this tree"
-        if want == "n":
-            return "another option selects it"
-        return "no unmet 'depends on'; something else forces it (a choice or a select)"
+    files = _kconfig_files(src)
+    definitions = list(_definitions(files, symbol))
+    if not definitions:
+        return "no such option in this tree"
+    depends = [
+        dep for path, index, body in definitions for dep in _dependencies(files, path, index, body)
+    ]
     unmet = sorted(
         {s for dep in depends for s in _SYMBOL.findall(dep) if final.get(f"CONFIG_{s}", "n") == "n"}
     )
-    shown = " && ".join(f"({d})" for d in depends)
-    return f"depends on {shown}" + (f"; not set: {', '.join(unmet)}" if unmet else "")
+    shown = " && ".join(f"({d})" for d in dict.fromkeys(depends))
+    if unmet:
+        return f"depends on {shown}; not set: {', '.join(unmet)}"
+    if want == "n":
+        return "another option selects it"
+    met = f"its dependencies {shown} are met; " if depends else ""
+    return met + "something else decides it (a choice, a select or a range)"
 
 
-def _kconfig_files(src: Path) -> Iterator[Path]:
-    for path in src.rglob("Kconfig*"):
-        if path.is_file() and "Documentation" not in path.parts:
-            yield path
+Files = dict[Path, list[str]]
 
 
-def _definitions(src: Path, symbol: str) -> Iterator[list[str]]:
-    """The body lines of each ``config SYMBOL`` entry."""
+def _kconfig_files(src: Path) -> Files:
+    """Every Kconfig file of the tree, relative path -> lines (read once per question)."""
+    return {
+        path.relative_to(src): path.read_text(errors="replace").splitlines()
+        for path in src.rglob("Kconfig*")
+        if path.is_file() and "Documentation" not in path.parts
+    }
+
+
+def _definitions(files: Files, symbol: str) -> Iterator[tuple[Path, int, list[str]]]:
+    """Where ``config SYMBOL`` is defined: file, line index and the entry's body."""
     header = re.compile(rf"^\s*(menu)?config\s+{re.escape(symbol)}\s*$")
-    for path in _kconfig_files(src):
-        lines = path.read_text(errors="replace").splitlines()
+    for path, lines in files.items():
         for index, line in enumerate(lines):
             if header.match(line):
                 body = []
@@ -147,15 +157,34 @@ def _definitions(src: Path, symbol: str) -> Iterator[list[str]]:
                     if _KCONFIG_KEYWORD.match(following):
                         break
                     body.append(following.strip())
-                yield body
+                yield path, index, body
 
 
-def _is_defined(src: Path, symbol: str) -> bool:
-    return any(True for _ in _definitions(src, symbol))
+def _dependencies(files: Files, path: Path, index: int, body: list[str]) -> list[str]:
+    """The entry's ``depends on``, the ``if`` blocks around it, and those around the
+    ``source`` lines that include its file (PSTORE sits in ``if MISC_FILESYSTEMS``)."""
+    own = [
+        line.removeprefix("depends on ").strip() for line in body if line.startswith("depends on ")
+    ]
+    return own + _enclosing_ifs(files[path], index) + _sourced_under(files, path, depth=4)
 
 
-def _dependencies(src: Path, symbol: str) -> Iterator[str]:
-    for body in _definitions(src, symbol):
-        for line in body:
-            if line.startswith("depends on "):
-                yield line.removeprefix("depends on ").strip()
+def _enclosing_ifs(lines: list[str], index: int) -> list[str]:
+    stack: list[str] = []
+    for line in lines[:index]:
+        text = line.split("#", 1)[0].strip()
+        if text.startswith("if "):
+            stack.append(text.removeprefix("if ").strip())
+        elif text == "endif" and stack:
+            stack.pop()
+    return stack
+
+
+def _sourced_under(files: Files, path: Path, depth: int) -> list[str]:
+    included = re.compile(rf'^\s*(o|r|or)?source\s+"{re.escape(str(path))}"')
+    for parent, lines in files.items():
+        for index, line in enumerate(lines):
+            if included.match(line):
+                above = _sourced_under(files, parent, depth - 1) if depth > 1 else []
+                return _enclosing_ifs(lines, index) + above
+    return []

@@ -60,3 +60,19 @@ def test_an_option_kconfig_dropped_is_named_with_the_dependency_that_removed_it(
     assert "CONFIG_SWAP: asked y, got n: depends on (MMU && BLOCK); not set: BLOCK" in message
     assert "CONFIG_NO_SUCH_THING: asked y, got n: no such option in this tree" in message
     assert "CONFIG_MMU" not in message
+
+
+def test_a_dependency_from_an_if_block_around_the_source_line_is_named(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "fs" / "pstore").mkdir(parents=True)
+    (src / "fs" / "Kconfig").write_text(
+        "if BLOCK\nconfig EXT2_FS\n\tbool\nendif # BLOCK\n"
+        "menuconfig MISC_FILESYSTEMS\n\tbool\nif MISC_FILESYSTEMS\n"
+        'source "fs/pstore/Kconfig"\nendif # MISC_FILESYSTEMS\n'
+    )
+    (src / "fs" / "pstore" / "Kconfig").write_text("config PSTORE\n\ttristate\n")
+    with pytest.raises(
+        UserError,
+        match=r"CONFIG_PSTORE: .* depends on \(MISC_FILESYSTEMS\); not set: MISC_FILESYSTEMS\n",
+    ):
+        verify(parse_config("CONFIG_BLOCK=y\n"), {"CONFIG_PSTORE": "y"}, src)
