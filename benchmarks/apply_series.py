@@ -119,12 +119,18 @@ def main() -> None:
         timed("intake_total_seconds", t)
         store.dispose()
         figures = {"tree": kind, "tree_files": files, "patches": len(result.commits), **timings}
-    if args.json:
-        print(json.dumps(figures, indent=2))
+        report(figures, args.json)  # before removing the checkouts, which takes a while
+
+
+def report(figures: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(figures, indent=2), flush=True)
         return
-    print(f"apply series: {figures['patches']} patches onto {kind} ({files} files)")
-    for key, value in timings.items():
-        print(f"  {key.removesuffix('_seconds'):22s} {value:8.2f} s")
+    print(f"apply series: {figures['patches']} patches onto {figures['tree']}", end="")
+    print(f" ({figures['tree_files']} files)")
+    for key, value in figures.items():
+        if key.endswith("_seconds"):
+            print(f"  {key.removesuffix('_seconds'):22s} {value:8.2f} s", flush=True)
 
 
 if __name__ == "__main__":

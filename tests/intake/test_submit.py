@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ from sqlalchemy import func, select
 from farm.config import FarmConfig
 from farm.errors import UserError
 from farm.git import git
+from farm.intake.mbox import read_mails
+from farm.intake.series import group_series
 from farm.intake.submit import intake
 from farm.store import Store
 from farm.store.series import Application, Patch, Series
@@ -229,3 +233,21 @@ def test_a_series_made_just_now_by_format_patch_applies(
     final = result.commits[5]
     assert git(tree, "diff", final, upstream.head) == "", "same tree as the author's branch"
     shutil.rmtree(fresh_series)
+
+
+def test_a_patch_sent_as_a_base64_attachment_applies(
+    config: FarmConfig, store: Store, tree: Path, tmp_path: Path
+) -> None:
+    patch = group_series(read_mails(MBOXES / "series-v2.mbox")).patches[0]
+    message = MIMEMultipart()
+    message["From"] = "Ada Lovelace <ada@example.org>"
+    message["Subject"] = "[PATCH] mm/thp: return 33, as an attachment"
+    message["Message-ID"] = "<attached@example.org>"
+    message.attach(MIMEText("Sent by a mail client that attaches.\n", "plain", "utf-8"))
+    message.attach(MIMEText(patch.diff, "x-patch", "utf-8"))  # utf-8 means base64
+    (tmp_path / "attached.eml").write_bytes(message.as_bytes())
+    result = intake(config, store, tmp_path / "attached.eml", tree=tree, base="master")
+    shown = git(tree, "show", "--format=%s%n%b", result.commits[1])
+    assert shown.startswith("mm/thp: return 33, as an attachment\n")
+    assert "Message-Id: <attached@example.org>" in shown
+    assert "+int huge_3(void) { return 33; }" in shown
