@@ -165,7 +165,8 @@ def test_a_series_on_two_qemu_hosts_runs_baseline_and_patched_soaks_to_verdicts(
             if x.startswith(f'farm_vmstat_thp_split_pmd_total{{host="{name}"}}')
         )
         assert int(line.split()[-1]) > 0
-        assert f'farm_host_up{{host="{name}"}} 0.0' in body  # nothing soaks there now
+    for run_id in run_ids:
+        assert f'farm_run_info{{run="{run_id}",' in body  # recent runs stay visible
 
 
 def test_killing_a_qemu_host_mid_soak_is_a_hang_power_cycled_and_a_fail(
