@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,23 @@ def test_an_mbox_of_only_discussion_has_no_patches() -> None:
     mails = [m for m in read_mails(MBOXES / "thread-with-replies.mbox") if "Re:" in m.subject]
     with pytest.raises(UserError, match="no patches among 3 messages"):
         group_series(mails)
+
+
+def test_prerequisite_patch_ids_are_read_from_the_base_block(tmp_path: Path) -> None:
+    prereq = "b" * 40
+    text = (MBOXES / "series-v2.mbox").read_bytes()
+    marker = b"base-commit: 6a3b1d5a2f0504c23e7652c3bc56653aef14b12d\n"
+    changed = text.replace(marker, marker + f"prerequisite-patch-id: {prereq}\n".encode(), 1)
+    (tmp_path / "prereq.mbox").write_bytes(changed)
+    s = group_series(read_mails(tmp_path / "prereq.mbox"))
+    assert s.prerequisite_patch_ids == [prereq]
+
+
+def test_a_single_unnumbered_patch_without_message_id_is_a_series_of_one(tmp_path: Path) -> None:
+    patch = read_mails(MBOXES / "series-v2.mbox")[1]
+    raw = patch.raw.replace(b"[PATCH v2 1/5]", b"[PATCH]")
+    raw = b"\n".join(line for line in raw.split(b"\n") if not line.startswith(b"Message-Id"))
+    (tmp_path / "one.patch").write_bytes(raw)
+    s = group_series(read_mails(tmp_path / "one.patch"))
+    assert (s.total, s.version, s.title) == (1, 1, "mm/thp: return 33")
+    assert s.summary()["patches"][0]["message_id"] is None

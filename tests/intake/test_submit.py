@@ -134,6 +134,9 @@ def test_submitting_the_same_mbox_twice_reuses_series_and_branch(
     assert f"submitted before as series {first['series_id']}" in again.err
     assert "reused 5 patches" in again.out
     assert count(store, Series) == 1 and count(store, Application) == 1
+    fewer = farm("submit", "--tree", str(tree), "--upto", "2", str(MBOXES / "series-v2.mbox"))
+    assert "applied 2 patches" in fewer.out, "another selection is another application"
+    assert count(store, Series) == 1 and count(store, Application) == 2
 
 
 def test_a_conflict_names_patch_and_file_and_leaves_nothing_behind(
