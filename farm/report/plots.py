@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # the backend must be chosen before this import
+from matplotlib.ticker import MaxNLocator
 
 from farm.report.model import CounterSeries
 
@@ -35,9 +36,11 @@ def counter_plot(name: str, series: list[CounterSeries]) -> bytes:
 def posterior_plot(steps: list[list[float]]) -> bytes:
     """P(first bad patch) after each step: a heat map, patches across, steps down."""
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(steps) + 1.5))
-    image = ax.imshow(steps, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
     n = len(steps[0]) - 1 if steps else 0
-    ax.set_xticks(range(n + 1), [*(str(i) for i in range(1, n + 1)), "none"], fontsize=7)
+    extent = (0.5, n + 1.5, len(steps) + 0.5, 0.5)  # patches and steps counted from 1
+    image = ax.imshow(steps, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, extent=extent)
+    ax.set_xticks(range(1, n + 2), [*(str(i) for i in range(1, n + 1)), "none"], fontsize=7)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("first bad patch")
     ax.set_ylabel("step")
     fig.colorbar(image, ax=ax, label="posterior")
