@@ -19,6 +19,7 @@ from farm.config import FarmConfig
 from farm.errors import UserError
 from farm.loads import get_load
 from farm.soak.statemachine import TERMINAL, ensure_progress
+from farm.soak.verdict import as_utc
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.runs import Run, RunKind, RunState, Verdict
@@ -55,7 +56,7 @@ def status_of(run: Run, now: dt.datetime | None = None) -> RunStatus:
     if run.load_started_at is not None:
         end = run.ended_at or now
         soaked = min(
-            run.soak_seconds, max(0.0, (_aware(end) - _aware(run.load_started_at)).total_seconds())
+            run.soak_seconds, max(0.0, (as_utc(end) - as_utc(run.load_started_at)).total_seconds())
         )
     return RunStatus(
         id=run.id,
@@ -70,10 +71,6 @@ def status_of(run: Run, now: dt.datetime | None = None) -> RunStatus:
         soaked_seconds=soaked,
         soak_seconds=run.soak_seconds,
     )
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def queue_run(

@@ -29,13 +29,13 @@ from sqlalchemy.orm import Session
 
 from farm.config import FarmConfig
 from farm.detect.crash import parse as parse_crashes
-from farm.errors import FarmBug, FarmError, InfraError, KernelError
-from farm.hosts.base import Host, Transport
+from farm.errors import FarmBug, FarmError, InfraError, KernelError, UserError
+from farm.hosts.base import CommandTimeout, Host, HostUnreachable, Transport
 from farm.loads import Load, get_load
 from farm.soak import console as console_mod
 from farm.soak import load as load_mod
 from farm.soak.sampler import LoadPulse, take_sample
-from farm.soak.verdict import decide, hang_reason
+from farm.soak.verdict import as_utc, decide, hang_reason
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.runs import Run, RunState, Verdict
@@ -44,6 +44,8 @@ from farm.store.samples import HostState, KeyCache, Reading, RunProgress, Sample
 log = logging.getLogger(__name__)
 
 TERMINAL = (RunState.DONE, RunState.CANCELLED)
+# What a host that stopped answering looks like; other failures are not silence.
+SILENCE = (HostUnreachable, CommandTimeout)
 Write = Callable[[Session], None]
 
 
@@ -125,6 +127,9 @@ def advance(ctx: Ctx, run_id: int, tick: int) -> tuple[int, float] | None:
         raise
     except InfraError as exc:
         outcome = _infra_failure(ctx, snap, exc)
+    except UserError as exc:  # a wrong key or inventory: retrying cannot help
+        reason = f"configuration: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
+        outcome = Outcome(verdict=(Verdict.INFRA, [reason]), release_host=True)
     return commit(ctx, snap, outcome)
 
 
@@ -343,9 +348,7 @@ def _soaking(ctx: Ctx, snap: Snap) -> Outcome:
                 run_dir=load_mod.run_dir(ctx.remote_dir, snap.run.id),
                 timeout=max(ctx.interval, 10.0),
             )
-    except KernelError:
-        raise
-    except InfraError as exc:
+    except SILENCE as exc:
         return _missed(ctx, snap, exc)
     _record_sample(ctx, snap, outcome, reading)
     _read_console(ctx, snap, outcome)
@@ -364,7 +367,7 @@ def _soaking(ctx: Ctx, snap: Snap) -> Outcome:
             release_host=True,
             writes=outcome.writes,
         )
-    elif time.time() >= started_at.timestamp() + snap.run.soak_seconds:
+    elif time.time() >= as_utc(started_at).timestamp() + snap.run.soak_seconds:
         outcome.state = RunState.QUIESCING
     if outcome.state is not None:
         outcome.delay = 0.0
@@ -416,7 +419,7 @@ def _read_console(ctx: Ctx, snap: Snap, outcome: Outcome) -> list[str]:
     return [crash.title for crash in parse_crashes("\n".join(chunk.lines))] if chunk.lines else []
 
 
-def _missed(ctx: Ctx, snap: Snap, exc: InfraError) -> Outcome:
+def _missed(ctx: Ctx, snap: Snap, exc: Exception) -> Outcome:
     """The host did not answer. A crash on its console, or silence past 3 intervals +
     grace since the last answer (a hang), ends the soak: the console is kept as
     evidence, the host power-cycled, and the run collected (it FAILs)."""
@@ -465,9 +468,7 @@ def _quiescing(ctx: Ctx, snap: Snap) -> Outcome:
             reading, _ = take_sample(
                 transport, run_dir=None, timeout=max(ctx.interval, 10.0), phase="quiesced"
             )
-    except KernelError:
-        raise
-    except InfraError as exc:
+    except SILENCE as exc:
         return _missed(ctx, snap, exc)
     _record_sample(ctx, snap, outcome, reading)
     _read_console(ctx, snap, outcome)

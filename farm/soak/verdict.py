@@ -6,6 +6,7 @@ and its values, the hang with how long the host was silent, a taint change.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +20,11 @@ from farm.store.samples import KeyCache, Reading, run_readings, series_of
 
 # /proc/sys/kernel/tainted bits (Documentation/admin-guide/tainted-kernels.rst).
 TAINT_FLAGS = "PFSRMBUDAWCIOELKXTN"
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; farm stores UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def taint_letters(value: int) -> str:
@@ -62,7 +68,7 @@ def _final(readings: list[Reading], counters: set[str]) -> dict[str, float]:
 
 
 def _warmup_end(run: Run, load: Load, readings: list[Reading]) -> float:
-    start = run.load_started_at.timestamp() if run.load_started_at else readings[0].ts
+    start = as_utc(run.load_started_at).timestamp() if run.load_started_at else readings[0].ts
     return start + load.warmup
 
 

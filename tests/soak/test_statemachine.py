@@ -266,3 +266,16 @@ def test_a_run_is_stepped_only_on_its_own_host(soak_config: FarmConfig, soak_sto
         session.get(Run, run_id).host = "elsewhere"
     with pytest.raises(FarmBug, match="is for host elsewhere"):
         statemachine.advance(ctx_for(soak_config, soak_store), run_id, 0)
+
+
+def test_a_host_without_the_loads_tool_ends_infra_not_as_a_hang(
+    soak_config: FarmConfig, soak_store: Store
+) -> None:
+    run_id = new_run(soak_config, soak_store, load="needs-missing-tool", seconds=10)
+
+    run = drive(soak_config, soak_store, run_id)
+
+    assert (run.verdict, run.reasons) == (
+        Verdict.INFRA,
+        ["infrastructure: load needs-missing-tool needs 'farm-no-such-tool', which the host lacks"],
+    )
