@@ -63,7 +63,7 @@ def _reproduce(series: Series | None, run: Run | None, culprit: int | None) -> l
     base = f"farm submit {shlex.quote(series.source)}{hosts}{load}{soak}"
     lines = [f"{base} --upto {culprit}"]
     if culprit > 1:
-        lines.append(f"{base} --upto {culprit - 1}   # the kernel before: should pass")
+        lines += ["# the kernel before it should pass:", f"{base} --upto {culprit - 1}"]
     return lines
 
 

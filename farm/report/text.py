@@ -46,6 +46,17 @@ def wrap(text: str) -> list[str]:
     return textwrap.wrap(text, WIDTH, break_long_words=True, break_on_hyphens=False) or [""]
 
 
+def shell_lines(command: str) -> list[str]:
+    """A command (or comment) indented and wrapped with backslashes, to paste as is."""
+    if command.startswith("#"):
+        return [f"  {command}"]
+    parts = textwrap.wrap(command, WIDTH - 8, break_long_words=False, break_on_hyphens=False)
+    return [
+        ("  $ " if i == 0 else "      ") + p + (" \\" if i < len(parts) - 1 else "")
+        for i, p in enumerate(parts)
+    ]
+
+
 def plain_body(ri: ReportInput) -> str:
     """The email body: plain text, no line over 80 columns."""
     out: list[str] = []
@@ -64,8 +75,6 @@ def plain_body(ri: ReportInput) -> str:
     if ri.reproduce:
         out += ["", "To reproduce with farm:"]
         for command in ri.reproduce:
-            out += textwrap.wrap(
-                command, WIDTH - 4, initial_indent="  $ ", subsequent_indent="      "
-            )
+            out += shell_lines(command)
     out += ["", "-- ", f"farm bisection {ri.bisection_id}"]
     return "\n".join(line.rstrip() if line != "-- " else line for line in out) + "\n"

@@ -124,7 +124,7 @@ def test_email_replies_to_the_culprit_patch_header_by_header(
     body = msg.get_content()
     assert all(len(line) <= 80 for line in body.splitlines())
     assert TITLE in body and "deferred_split_scan" in body
-    words = " ".join(body.split())
+    words = " ".join(body.replace(" \\\n", " ").split())  # shell continuations joined
     assert "first bad patch is 07/10" in words and "% confidence" in words
     assert "\r" not in body
     table = [line for line in body.splitlines() if line.startswith(("+", "base"))]
