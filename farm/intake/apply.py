@@ -21,7 +21,10 @@ from farm.intake.series import PatchMail
 
 # Hooks and signing belong to the user's own workflow, not to a farm worktree.
 _AM = ("-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false", "am", "--quiet")
-_PATCH_FAILED = re.compile(r"^error: (?:patch failed: (.+):\d+|(.+): does not (?:exist|match))")
+_PATCH_FAILED = re.compile(
+    r"^error: (?:patch failed: (.+):\d+|(.+): does not (?:exist|match)"
+    r"|sha1 information is lacking or useless \((.+)\))"
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def _run_am(worktree: Worktree, base: str, patches: list[PatchMail], files: list
         conflicts = git(worktree.path, "diff", "--name-only", "--diff-filter=U").split()
         for line in exc.stderr.splitlines():
             if match := _PATCH_FAILED.match(line):
-                conflicts.append(match.group(1) or match.group(2))
+                conflicts.append(next(group for group in match.groups() if group))
         git(worktree.path, "am", "--abort", check=False)
         files_text = ", ".join(dict.fromkeys(conflicts)) or "(git named none)"
         raise UserError(

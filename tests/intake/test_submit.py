@@ -254,3 +254,18 @@ def test_a_patch_sent_as_a_base64_attachment_applies(
     assert shown.startswith("mm/thp: return 33, as an attachment\n")
     assert "Message-Id: <attached@example.org>" in shown
     assert "+int huge_3(void) { return 33; }" in shown
+
+
+def test_a_patch_whose_blobs_are_unknown_names_its_file(
+    config: FarmConfig, store: Store, tree: Path, tmp_path: Path
+) -> None:
+    edit(tree, "lib/list_debug.c", 7, "/* list check 7, rewritten upstream */")
+    commit(tree, "lib: upstream rewrote check 7", tick=99)
+    text = (MBOXES / "series-v2.mbox").read_bytes()
+    assert b"index 6941ee7.." in text, "patch 3 names the blob of lib/list_debug.c"
+    (tmp_path / "unknown-blob.mbox").write_bytes(
+        text.replace(b"index 6941ee7..", b"index 1234567..")
+    )
+    with pytest.raises(UserError, match=r"patch 3/5 .* conflicts in lib/list_debug\.c"):
+        intake(config, store, tmp_path / "unknown-blob.mbox", tree=tree, base="HEAD")
+    assert git(tree, "worktree", "list").count("\n") == 1
