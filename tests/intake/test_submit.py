@@ -233,6 +233,7 @@ def test_a_series_made_just_now_by_format_patch_applies(
 ) -> None:
     result = intake(config, store, fresh_series, tree=tree)
     assert result.base == upstream.base
+    assert result.series.title == "mm/thp: return 33", "an unedited cover names no title"
     final = result.commits[5]
     assert git(tree, "diff", final, upstream.head) == "", "same tree as the author's branch"
     shutil.rmtree(fresh_series)
