@@ -209,3 +209,68 @@ def test_cli_markdown_writes_the_plots_beside_the_file(store: Store, tmp_path: P
     html_out = tmp_path / "report.html"
     main(["report", str(bid), "--format", "html", "-o", str(html_out)])
     assert "<h2>Test runs</h2>" in html_out.read_text()
+
+
+def test_a_counter_bisection_plots_each_runs_samples(store: Store) -> None:
+    from sqlalchemy import insert
+
+    from farm.store.samples import KeyCache, Reading, Sample, sample_row
+
+    with store.session() as s:
+        run = Run(
+            kind=RunKind.PATCHED,
+            upto=N,
+            commit="c" * 40,
+            host="laptop",
+            load="thp-stress",
+            soak_seconds=12 * 3600,
+        )
+        s.add(run)
+        s.flush()
+        b = persist.start(
+            s,
+            run_id=run.id,
+            patches=N,
+            regression="nr_anon_partially_mapped",
+            regression_kind="counter",
+        )
+        persist.record(s, b, Evidence(N, "laptop", "boot0", 2.0, Outcome.COUNTER_FAIL))
+        keys = KeyCache()
+        for kernel, slope in ((7, 900), (6, 0)):
+            bisect_run = Run(
+                kind=RunKind.BISECT,
+                bisection_id=b.id,
+                upto=kernel,
+                commit="d" * 40,
+                host="laptop",
+                load="thp-stress",
+                soak_seconds=7200,
+            )
+            s.add(bisect_run)
+            s.flush()
+            rows = [
+                sample_row(
+                    keys,
+                    s,
+                    host="laptop",
+                    run_id=bisect_run.id,
+                    reading=Reading(
+                        ts=1.7e9 + 600 * i,
+                        phase="soak",
+                        boot_id="b",
+                        uptime=600.0 * i,
+                        tainted=0,
+                        vmstat={"nr_anon_partially_mapped": slope * i, "nr_free": 5},
+                        meminfo={"MemFree": 1},
+                    ),
+                )
+                for i in range(7)
+            ]
+            s.execute(insert(Sample), rows)
+        bid = b.id
+    with store.session() as s:
+        ri = build_input(s, bid)
+    assert [(c.kernel, c.host) for c in ri.counters] == [(7, "laptop"), (6, "laptop")]
+    assert ri.counters[0].points[-1] == (1.0, 5400.0)
+    assert ri.counters[1].points[-1] == (1.0, 0.0)
+    assert "counter.png" in images(ri)
