@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--generated", action="store_true", help="skip the Linux tree")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="farm-bench-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="farm-intake-bench-") as tmp_name:
         tmp = Path(tmp_name)
         source, kind = large_tree(args.generated, tmp)
         repo, series_dir, base = make_series(source, tmp, args.patches)

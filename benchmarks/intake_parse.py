@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="farm-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="farm-intake-bench-") as tmp:
         start = time.perf_counter()
         mbox = make_mbox(Path(tmp), args.patches)
         setup = time.perf_counter() - start
