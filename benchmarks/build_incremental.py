@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from farm.build import KernelArtifacts, build_kernel, ensure_linux_tree
-from farm.build.tree import BASE_TAG, commit_edit
+from farm.build.tree import BASE_TAG, commit_edit, farm_cache_dir
 
 
 def boot_to_ssh(kernel: KernelArtifacts, data_dir: Path) -> float:
@@ -47,11 +47,13 @@ def main() -> int:
     say = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
 
     tree = ensure_linux_tree(progress=say)
-    with tempfile.TemporaryDirectory(prefix="farm-bench-") as tmp:
+    # Private and cold (fresh worktree, output dir and ccache), beside the real cache.
+    with tempfile.TemporaryDirectory(prefix="bench-", dir=farm_cache_dir()) as tmp:
         root = Path(tmp)
         data, cache = root / "data", root / "cache"
         clean = build_kernel(tree, BASE_TAG, data_dir=data, cache_dir=cache, progress=say)
-        commit = commit_edit(tree, "mm/swap.c", "\nint farm_bench_marker = 1;\n", "mm: bench")
+        edit = f"\nint farm_bench_marker = {time.time_ns() % 1000};\n"
+        commit = commit_edit(tree, "mm/swap.c", edit, "mm: bench")
         patched = build_kernel(tree, commit, data_dir=data, cache_dir=cache, progress=say)
         assert patched.incremental and not clean.incremental
         boot = None if args.no_boot else boot_to_ssh(patched, root / "hosts")
