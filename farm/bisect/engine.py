@@ -92,6 +92,7 @@ class Settings:
     overhead_hours: float = 0.25  # build + boot before a fresh test starts
     durations: tuple[float, ...] = (1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 36.0, 48.0)
     reproduce: int = 2  # matching crashes wanted on the failing kernel before bisecting
+    plausible_shape: float = 0.05  # shapes below this posterior weight do not block stopping
     min_detection: float = 0.9  # P(the kernel before the culprit would have shown it)
     settled: float = 0.01  # a run on a kernel with P(bad) outside [s, 1-s] is pointless
     counter_hours: float = 2.0  # how long a counter judgement takes
@@ -212,17 +213,17 @@ class Engine:
         surv = model.survival(j, self.settings.prior, exposure)[culprit]
         return float(1.0 - (w * surv).sum() / w.sum())
 
-    def robust_confidence(self, c: int, plausible: float = 0.05) -> float:
+    def robust_confidence(self, c: int) -> float:
         """P(c) under the least favourable plausible hazard shape.
 
         A few regular crash times favour a steep wear-out shape, under which long clean
         boots look conclusive; stopping needs the confidence under every shape the
-        evidence has not ruled out (posterior weight >= plausible).
+        evidence has not ruled out (posterior weight >= settings.plausible_shape).
         """
         lj = self.joint.log_joint
         per_shape = np.exp(lj - model.logsumexp(lj, axis=0)[None, :])[c]
         shape_weight = self.joint.weights.sum(axis=0)
-        return float(per_shape[shape_weight >= plausible].min())
+        return float(per_shape[shape_weight >= self.settings.plausible_shape].min())
 
     def decide(self, budget_exhausted: bool = False) -> Decision:
         s = self.settings
