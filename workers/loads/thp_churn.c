@@ -1,27 +1,118 @@
 /*
  * thp_churn SECONDS [MB] - split transparent huge pages until a deadline.
  *
- * Maps 2 MB-aligned anonymous regions with MADV_HUGEPAGE, touches them so the
- * kernel backs them with huge pages, then partially munmaps and mprotects them so
- * every huge page is split (and queued for deferred split). Loops until SECONDS
- * have passed. MB (default 64) bounds the memory mapped at once.
+ * Maps 2 MB-aligned anonymous regions with MADV_HUGEPAGE and, huge page by huge
+ * page, touches each one so the kernel backs it with a huge page, then splits it:
+ * punches a 4 KB hole in it, makes its second half read-only, or unmaps its
+ * second half. Partially unmapped huge pages go on the kernel's deferred split
+ * queue. Each round also punches one 4 KB hole at a random place of the region.
+ * Loops until SECONDS have passed. MB (default 64) bounds the memory mapped at
+ * once.
+ *
+ * The process puts itself in a memory cgroup whose memory.high is below MB, so
+ * memory reclaim runs all the time and the deferred split shrinker
+ * (deferred_split_scan) splits queued huge pages while the load goes on, as it
+ * would on a busy machine. Without cgroup2 it runs unconfined and says so.
  * Built static on the controller by farm (farm/soak/load.py) and copied to the host.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define HPAGE (2UL << 20)
+#define PAGE 4096UL
+#define CGROOT "/sys/fs/cgroup"
 
 #ifndef MADV_HUGEPAGE
 #define MADV_HUGEPAGE 14
 #endif
+
+static char cgroup_dir[64];
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Confine the load to a memory cgroup with memory.high at 7/8 of its mapping. */
+static void enter_memcg(size_t len)
+{
+	char path[128], value[32];
+
+	if (access(CGROOT "/cgroup.controllers", F_OK) != 0) {
+		mkdir(CGROOT, 0755);
+		mount("cgroup2", CGROOT, "cgroup2", 0, NULL);
+	}
+	write_file(CGROOT "/cgroup.subtree_control", "+memory");
+	snprintf(cgroup_dir, sizeof(cgroup_dir), CGROOT "/thp_churn.%d", (int)getpid());
+	snprintf(path, sizeof(path), "%s/memory.high", cgroup_dir);
+	snprintf(value, sizeof(value), "%zu", len / 8 * 7);
+	if (mkdir(cgroup_dir, 0755) != 0 || write_file(path, value) != 0) {
+		fprintf(stderr, "thp_churn: no memory cgroup (%s), running unconfined\n",
+			strerror(errno));
+		rmdir(cgroup_dir);
+		cgroup_dir[0] = '\0';
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cgroup_dir);
+	snprintf(value, sizeof(value), "%d", (int)getpid());
+	write_file(path, value);
+}
+
+/*
+ * Linux turns THP off by default on machines with less than 512 MB, which is
+ * what a small QEMU host has: a load about huge pages turns them back on.
+ */
+static void enable_thp(void)
+{
+	const char *path = "/sys/kernel/mm/transparent_hugepage/enabled";
+	char mode[64] = "";
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (!fgets(mode, sizeof(mode), f))
+			mode[0] = '\0';
+		fclose(f);
+	}
+	if (strstr(mode, "[never]") && write_file(path, "always") == 0)
+		fprintf(stderr, "thp_churn: transparent huge pages were off, turned them on\n");
+}
+
+static void leave_memcg(void)
+{
+	char value[32];
+
+	if (!cgroup_dir[0])
+		return;
+	snprintf(value, sizeof(value), "%d", (int)getpid());
+	write_file(CGROOT "/cgroup.procs", value);
+	rmdir(cgroup_dir);
+}
+
+static uint64_t rng_state;
+
+static uint64_t next_random(void)
+{
+	/* xorshift64: the load only needs variety, not quality. */
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
 
 static void *map_aligned(size_t len)
 {
@@ -48,28 +139,30 @@ static void churn(size_t len, unsigned long round)
 		sleep(1);
 		return;
 	}
+	/* One more 4 KB hole per round, anywhere in the region. */
+	size_t hole = next_random() % (len / PAGE) * PAGE;
+
 	madvise(p, len, MADV_HUGEPAGE);
-	for (size_t off = 0; off < len; off += 4096)
-		p[off] = (char)(off + round);
-	/* Split each huge page a different way: unmap a 4 KB hole, change the
-	 * protection of its second half, or unmap its tail. */
 	for (size_t off = 0; off < len; off += HPAGE) {
+		char *huge = p + off;
+
+		for (size_t page = 0; page < HPAGE; page += PAGE)
+			huge[page] = (char)(page + round);
+		/* Split each huge page a different way. */
 		switch ((off / HPAGE + round) % 3) {
 		case 0:
-			munmap(p + off + 4096, 4096);
+			munmap(huge + PAGE, PAGE);
 			break;
 		case 1:
-			mprotect(p + off + HPAGE / 2, HPAGE / 2, PROT_READ);
+			mprotect(huge + HPAGE / 2, HPAGE / 2, PROT_READ);
 			break;
 		default:
-			munmap(p + off + HPAGE / 2, HPAGE / 2);
+			munmap(huge + HPAGE / 2, HPAGE / 2);
 			break;
 		}
+		if (hole / HPAGE == off / HPAGE)
+			munmap(p + hole, PAGE);
 	}
-	/* Touch what is left so split pages are used again, then drop it all. */
-	for (size_t off = 0; off < len; off += HPAGE)
-		if ((off / HPAGE + round) % 3 == 0)
-			p[off] ^= 1;
 	munmap(p, len);
 }
 
@@ -89,8 +182,13 @@ int main(int argc, char **argv)
 	size_t len = ((size_t)mb << 20) & ~(HPAGE - 1);
 	time_t deadline = time(NULL) + seconds;
 	unsigned long round = 0;
+
+	rng_state = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
+	enable_thp();
+	enter_memcg(len);
 	while (time(NULL) < deadline)
 		churn(len, round++);
+	leave_memcg();
 	printf("thp_churn: %lu rounds of %ld MB\n", round, mb);
 	return 0;
 }
