@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from farm.bisect.settings import BisectConfig
 from farm.errors import UserError
 from farm.scheduler.settings import SchedulerConfig
 
@@ -165,6 +166,7 @@ class FarmConfig(BaseSettings):
     default_load: str = "kbuild-tmpfs-swap"
     default_soak: str = "12h"
     scheduler: SchedulerConfig = SchedulerConfig()
+    bisect: BisectConfig = BisectConfig()
     api: ApiConfig = ApiConfig()
     source: Path | None = Field(default=None, exclude=True)
 

@@ -32,21 +32,19 @@ def start(
     hosts: list[str] | None = None,
     max_hours: float | None = None,
     requested_by: str = "cli",
+    requested: Bisection | None = None,
 ) -> Bisection:
+    """A RUNNING bisection: a new row, or ``requested`` (a REQUESTED row) started."""
     engine = Engine(patches, settings or Settings(kind=regression_kind))
-    b = Bisection(
-        run_id=run_id,
-        series_id=series_id,
-        regression=regression,
-        regression_kind=regression_kind,
-        state=BisectState.RUNNING,
-        confidence=engine.settings.confidence,
-        max_hours=max_hours,
-        hosts=hosts or [],
-        requested_by=requested_by,
-        engine_state=state.dump(engine),
-        posterior=_posterior(engine),
-    )
+    b = requested or Bisection(requested_by=requested_by)
+    b.run_id, b.series_id = run_id, series_id
+    b.regression, b.regression_kind = regression, regression_kind
+    b.state = BisectState.RUNNING
+    b.confidence = engine.settings.confidence
+    b.max_hours = max_hours
+    b.hosts = hosts or []
+    b.engine_state = state.dump(engine)
+    b.posterior = _posterior(engine)
     session.add(b)
     session.flush()
     return b

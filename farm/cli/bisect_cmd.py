@@ -1,11 +1,15 @@
-"""farm bisect: simulate bisection strategies, show a bisection's posterior."""
+"""farm bisect: start a bisection of a failed run, show its posterior, simulate strategies.
+
+``farm bisect RUN ...`` is ``farm bisect start RUN ...``: a group cannot take an
+argument in its subcommands' place, so a leading number is routed to ``start``.
+"""
 
 from __future__ import annotations
 
 import click
 from pydantic import ValidationError
 
-from farm.cli.common import emit_json, get_store, json_option
+from farm.cli.common import emit_json, get_config, get_store, json_option
 from farm.errors import UserError
 from farm.units import parse_duration
 
@@ -18,9 +22,96 @@ def _hours(text: str) -> float:
         return parse_duration(text) / 3600.0
 
 
-@click.group()
+class _BisectGroup(click.Group):
+    """Routes ``farm bisect 42 ...`` to ``farm bisect start 42 ...``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0].isdigit():
+            args = ["start", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_BisectGroup)
 def bisect() -> None:
-    """Find the first bad patch of a series (and measure how well that works)."""
+    """Find the first bad patch of a series (and measure how well that works).
+
+    \b
+    farm bisect RUN [--regression R] [--hosts a,b] [--max-hours H] [--wait]
+    farm bisect status ID
+    farm bisect simulate --patches 28 --mttf 12h
+    """
+
+
+@bisect.command("start")
+@click.argument("run_id", metavar="RUN", type=int)
+@click.option("--regression", help="Crash title or counter to hunt [default: the run's first].")
+@click.option("--confidence", type=float, default=0.95, show_default=True)
+@click.option("--hosts", help="Comma-separated hosts to test on [default: all].")
+@click.option("--max-hours", help="Wall-clock budget, e.g. 72h; then report the credible set.")
+@click.option("--wait", is_flag=True, help="Wait until the bisection is done.")
+@click.option("--timeout", default="7d", show_default=True, help="How long --wait waits.")
+@json_option
+@click.pass_context
+def start(
+    ctx: click.Context,
+    run_id: int,
+    regression: str | None,
+    confidence: float,
+    hosts: str | None,
+    max_hours: str | None,
+    wait: bool,
+    timeout: str,
+    as_json: bool,
+) -> None:
+    """Bisect the regression of a failed run RUN across its series.
+
+    The scheduler's beat (`farm beat`) starts it and queues the bisect runs; --wait
+    shows its progress until it names the first bad patch (or its budget runs out).
+    """
+    from farm.bisect.driver import request_bisection, wait_for_bisection
+    from farm.store.bisect import Bisection
+
+    config = get_config(ctx)
+    names = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
+    for name in names or []:
+        config.host(name)  # a UserError naming the known hosts
+    store = get_store(ctx)
+    budget = _hours(max_hours) if max_hours else None
+    bid = request_bisection(
+        store,
+        run_id,
+        regression=regression,
+        confidence=confidence,
+        hosts=names,
+        max_hours=budget,
+        requested_by="cli",
+    )
+
+    shown: list[str] = []
+
+    def progress(b: Bisection) -> None:
+        """One line whenever the state or the leading patch changes."""
+        if as_json or len(b.posterior) < 2:
+            return
+        top = max(range(len(b.posterior) - 1), key=lambda i: b.posterior[i])
+        line = f"  bisection {b.id} [{b.state.value}]: patch {top + 1} at {b.posterior[top]:.0%}"
+        if not shown or shown[-1] != line:
+            shown.append(line)
+            click.echo(line, err=True)
+
+    if not as_json:
+        click.echo(f"bisection {bid} of run {run_id} requested (see: farm bisect status {bid})")
+    if not wait:
+        if as_json:
+            emit_json({"id": bid, "run": run_id, "state": "requested"})
+        return
+    b = wait_for_bisection(store, bid, _hours(timeout) * 3600.0, progress, poll=5.0)
+    info = {"id": b.id, "run": run_id, "state": b.state.value, "culprit": b.culprit, **b.result}
+    if as_json:
+        emit_json(info)
+        return
+    verdict = f"first bad patch {b.culprit}" if b.culprit else b.result.get("reason", "no verdict")
+    click.echo(f"bisection {b.id} [{b.state.value}]: {verdict}")
 
 
 @bisect.command("simulate")
@@ -102,13 +193,17 @@ def status(ctx: click.Context, bisection_id: int, as_json: bool) -> None:
     from sqlalchemy import select
 
     from farm.bisect import persist
-    from farm.store.bisect import Bisection
+    from farm.store.bisect import Bisection, BisectState
     from farm.store.runs import Run, RunState
 
     with get_store(ctx).session() as session:
         b = session.get(Bisection, bisection_id)
         if b is None:
             raise UserError(f"no bisection {bisection_id}", hint="check the id")
+        if b.state == BisectState.REQUESTED or not b.engine_state:
+            click.echo(f"bisection {b.id} [{b.state.value}]: {b.regression}")
+            click.echo(b.result.get("reason", "not started yet: farm beat starts it"))
+            return
         engine = persist.engine_of(b)
         decision = engine.decide()
         patches, none = engine.patch_posterior()

@@ -1,7 +1,8 @@
 """The only module that defines Celery tasks.
 
 ``farm.advance(run_id, tick)`` takes one step of a run under the host's lease and
-schedules the next one; ``farm.reconcile()`` (beat) re-drives runs whose step was lost.
+schedules the next one; ``farm.reconcile()`` (beat) re-drives runs whose step was lost
+and advances open bisections (farm.bisect.driver).
 Tasks stay short: the longest is one build step; a 12 h soak is thousands of steps.
 """
 
@@ -103,7 +104,10 @@ def advance(self: Any, run_id: int, tick: int) -> None:
 
 @shared_task(name="farm.reconcile", acks_late=True)  # type: ignore[untyped-decorator]
 def reconcile() -> int:
+    from farm.bisect.driver import advance_bisections
     from farm.scheduler.reconciler import redrive
 
     rt = runtime()
-    return redrive(rt.store, rt.config, schedule)
+    queued = redrive(rt.store, rt.config, schedule)
+    advance_bisections(rt.config, rt.store)  # start, feed and plan open bisections
+    return queued
