@@ -16,7 +16,7 @@ from pathlib import Path
 
 from farm.detect.crash import CrashStream, parse
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared/corpus/syzkaller-linux/report"
+CORPUS = Path(__file__).resolve().parents[1] / "tests/fixtures/corpus/syzkaller-linux/report"
 NOISE = (
     "virtio_net virtio0 eth0: renamed from eth0",
     "EXT4-fs (vda): mounted filesystem with ordered data mode. Quota mode: none.",

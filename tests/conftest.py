@@ -12,7 +12,7 @@ from farm.config import FarmConfig, load_config
 from farm.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = FIXTURES / "corpus"  # a copy of ../shared/corpus: CI clones have only the repo
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from farm.detect.crash import Crash, CrashStream, parse
 
-REPORTS = Path(__file__).resolve().parents[3] / "shared/corpus/syzkaller-linux/report"
+REPORTS = Path(__file__).resolve().parents[1] / "fixtures/corpus/syzkaller-linux/report"
 KNOWN = Path(__file__).with_name("corpus_known_mismatches.txt")
 
 
