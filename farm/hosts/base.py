@@ -189,8 +189,8 @@ class Host(abc.ABC):
         self.name = config.name
 
     @abc.abstractmethod
-    def transport(self) -> Transport:
-        """A connected transport; the caller closes it."""
+    def transport(self, connect_timeout: float | None = None) -> Transport:
+        """A connected transport (use it in a ``with``); the caller closes it."""
 
     @property
     @abc.abstractmethod

@@ -9,7 +9,7 @@ recorded there, so any worker can find, stop or restart the VM another one start
 
 The serial console is appended to console.log; the offset where each boot starts is
 kept in the state, so a boot failure shows that boot's console only. A crash ends
-the VM: ``panic=-1`` reboots at once and ``-no-reboot`` turns a reboot into QEMU
+the VM: ``oops=panic`` and ``panic=-1`` reboot at once and ``-no-reboot`` turns a reboot into QEMU
 exiting, so a dead kernel is a dead process, not a silent hang.
 """
 
@@ -37,7 +37,7 @@ from farm.hosts.remote import RemoteHost
 
 QEMU = "qemu-system-x86_64"
 LOOPBACK = "127.0.0.1"
-BASE_CMDLINE = "console=ttyS0,115200 panic=-1 panic_on_oops=1"
+BASE_CMDLINE = "console=ttyS0,115200 panic=-1 oops=panic"
 _HDRS_OFFSET = 0x202
 _VERSION_POINTER = 0x20E
 

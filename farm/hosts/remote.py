@@ -114,7 +114,7 @@ class RemoteHost(_Host):
         while time.monotonic() < deadline:
             if self.power.state() == "off":
                 waited = time.monotonic() - start
-                self._blame(since, f"{self.name} went down {waited:.0f}s into booting")
+                self._blame(since, f"{self.name} is powered off (after {waited:.0f}s of waiting)")
             remaining = deadline - time.monotonic()
             try:
                 with self.transport(min(self.config.connect_timeout, max(remaining, 1.0))) as ssh:
