@@ -4,20 +4,24 @@
 machine and cached under ``$FARM_CACHE_DIR`` (default ~/.cache/farm).
 
 ``soak_kernel`` is that tree's base commit built with jobs/kconfig/soak.config. Its
-worktree, output directory, ccache and artefacts live in the same persistent cache, so
-the first session on a machine (CI's fresh one) makes a real clean build and every
-later session, of any test directory and any engineer, gets a cache hit; the build lock
-makes concurrent sessions wait for the first one instead of building in parallel.
+worktree, output directory, ccache and artefacts live in the persistent cache, so the
+first session on a machine (CI's fresh one) makes a real clean build and every later
+session, of any test directory, gets a cache hit; the build lock makes concurrent
+sessions wait for the first one instead of building in parallel. The artefacts are
+linked into ``kernel_build_env.data_dir``, private to the session.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from farm.build import KernelArtifacts, build_kernel, ensure_linux_tree
+from farm.build.artifacts import cached_build
 from farm.build.tree import BASE_TAG, farm_cache_dir
 
 
@@ -46,12 +50,25 @@ def linux_tree() -> Path:
 
 
 @pytest.fixture(scope="session")
-def kernel_build_env(linux_tree: Path) -> KernelBuildEnv:
-    cache = farm_cache_dir()
-    return KernelBuildEnv(linux_tree, cache / "test-builds", cache)
+def kernel_build_env(linux_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> KernelBuildEnv:
+    """The session's own artefacts directory; the shared persistent cache."""
+    return KernelBuildEnv(linux_tree, tmp_path_factory.mktemp("kernel-data"), farm_cache_dir())
 
 
 @pytest.fixture(scope="session")
 def soak_kernel(kernel_build_env: KernelBuildEnv) -> KernelArtifacts:
-    """The base commit built with the soak fragment (first time: a clean build, minutes)."""
-    return kernel_build_env.build(BASE_TAG)
+    """The base commit built with the soak fragment (first time: a clean build, minutes),
+    linked into the session's data directory, where a build step finds it cached."""
+    shared = kernel_build_env.build(BASE_TAG, data_dir=farm_cache_dir() / "test-builds")
+    mine = kernel_build_env.data_dir / "builds" / shared.dir.name
+    shutil.copytree(shared.dir, mine, copy_function=_link_or_copy)
+    kernel = cached_build(mine)
+    assert kernel is not None
+    return kernel
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
