@@ -415,6 +415,7 @@ def farm(farm_toml: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # three farm processes
 def test_farm_bisect_run_requests_a_bisection_and_refuses_unknown_hosts(
     bisect_toml: Path, store: Store, application: int
 ) -> None:
