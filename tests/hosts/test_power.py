@@ -18,7 +18,7 @@ def command_host(tmp_path: Path, **power: str | float) -> HostConfig:
         # Inventory values are data: an address or user like these must stay words.
         address="$(touch pwned)",
         user="o'brien; touch pwned",
-        power=PowerConfig(kind="command", **power),  # type: ignore[arg-type]
+        power=PowerConfig(kind="command", **power),
     )
 
 
