@@ -26,6 +26,7 @@ was judged against (or the newest passed baseline on its host) the base's clean 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.bisect import Bisection, BisectState
 from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
-from farm.store.samples import Sample
+from farm.store.samples import ConsoleLine, Sample
 from farm.store.series import Application, Series
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 OPEN = (BisectState.REQUESTED, BisectState.RUNNING)
 INFRA_UNTESTABLE = 2  # INFRA runs without a soak after which a kernel is skipped
 GROWTH = 1.25  # an in-flight uptime is recorded again after growing by this factor
+_STAMP = re.compile(r"^\[\s*([0-9]+\.[0-9]+)\]")  # a console line's kernel timestamp
 
 
 # -- requests ------------------------------------------------------------------------
@@ -210,9 +212,19 @@ def _uptime_hours(session: Session, run: Run) -> float:
 
 
 def _crash_hours(session: Session, run: Run, crash: Crash) -> float:
+    """The kernel's uptime at the crash: recorded, else the timestamp of the report's
+    first line on the console, else the run's last known uptime."""
     if crash.uptime_seconds is not None:
         return crash.uptime_seconds / 3600.0
-    return _uptime_hours(session, run)
+    first = crash.report.splitlines()[0].strip() if crash.report.strip() else ""
+    line = first and session.scalar(
+        select(ConsoleLine.line)
+        .where(ConsoleLine.run_id == run.id, ConsoleLine.line.contains(first, autoescape=True))
+        .order_by(ConsoleLine.id)
+        .limit(1)
+    )
+    stamp = _STAMP.match(line) if line else None
+    return float(stamp.group(1)) / 3600.0 if stamp else _uptime_hours(session, run)
 
 
 def evidence_of(session: Session, run: Run, b: Bisection, kernel: int) -> Evidence | None:
@@ -394,7 +406,7 @@ def _tick(config: FarmConfig, session: Session, b: Bisection) -> _Work:
         persist.finish(session, b, decision)
         log.info("bisection %s done: %s", b.id, decision.reason)
         return _Work([r.run_id for r in ours if r.run_id is not None], [])
-    stop = engine.pointless(ours)
+    stop = [r for r in engine.pointless(ours) if not _reproducing(engine, r.kernel)]
     live = [r for r in in_flight if r not in stop]
     tests = engine.plan(_free_hosts(config, session, b), live)
     app = session.get(Application, run.application_id)
@@ -413,6 +425,13 @@ def _tick(config: FarmConfig, session: Session, b: Bisection) -> _Work:
     ]
     session.expunge(run)
     return _Work([r.run_id for r in stop if r.run_id is not None], queue, run)
+
+
+def _reproducing(engine: Engine, kernel: int) -> bool:
+    """Re-tests of the failing kernel are what the engine asks for until it has seen the
+    crash there ``reproduce`` times, however settled the kernel looks."""
+    fk = engine.failing_kernel
+    return kernel == fk and engine.matching(fk) < engine.settings.reproduce
 
 
 def _is_bisect_run(session: Session, flight: InFlight, b: Bisection) -> bool:
@@ -437,6 +456,9 @@ def advance_bisections(config: FarmConfig, store: Store) -> None:
                 work = _tick(config, session, b)
         except UserError as exc:
             _give_up(store, bid, exc.message)
+            continue
+        except Exception:  # a bug in one bisection must not stall the others: logged, retried
+            log.exception("bisection %s: tick failed; retried at the next one", bid)
             continue
         for run_id in work.cancel:
             log.info("bisection %s: cancelling run %s (its outcome no longer matters)", bid, run_id)

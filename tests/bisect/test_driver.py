@@ -27,6 +27,7 @@ from farm.localstack import LocalStack
 from farm.store import Store
 from farm.store.bisect import Bisection, BisectState, BisectStep
 from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
+from farm.store.samples import ConsoleLine
 from farm.store.series import Application, AppliedCommit, Patch, Series
 
 TITLE = "list_del corruption, ffff888003f1b2c8->next is LIST_POISON1 (dead000000000100)"
@@ -394,11 +395,12 @@ def test_a_failed_patched_run_gets_a_bisection_whose_runs_go_to_the_free_hosts(
         queued = session.scalars(select(Run).where(Run.bisection_id == b.id).order_by(Run.host))
         got = [(r.kind, r.host, r.upto, r.commit, r.load, r.soak_seconds) for r in queued]
     assert (b.run_id, b.requested_by, b.state) == (run, "auto", BisectState.RUNNING)
-    # First the failing kernel again, to learn the crash rate; the longest step (0.2 h).
-    assert got == [
-        (RunKind.BISECT, "laptop", 4, sha(4), "thp-split", 720.0),
-        (RunKind.BISECT, "workstation", 4, sha(4), "thp-split", 720.0),
-    ]
+    # One host re-tests the failing kernel (the crash rate is still unknown) for the
+    # longest step (0.2 h); the other starts bisecting, within [0.05 h, 0.2 h].
+    assert got[0] == (RunKind.BISECT, "laptop", 4, sha(4), "thp-split", 720.0)
+    kind, host, kernel, commit, load, seconds = got[1]
+    assert (kind, host, commit, load) == (RunKind.BISECT, "workstation", sha(kernel), "thp-split")
+    assert 1 <= kernel <= 3 and 180.0 <= seconds <= 720.0
 
     advance_bisections(redis_cfg, store)  # both hosts busy now: nothing more
     with store.session() as session:
@@ -432,3 +434,29 @@ def test_farm_bisect_run_requests_a_bisection_and_refuses_unknown_hosts(
     status = farm(bisect_toml, "bisect", "status", str(b.id))
     assert status.returncode == 0, status.stderr
     assert "[requested]" in status.stdout and "farm beat starts it" in status.stdout
+
+
+def test_a_crash_without_a_recorded_uptime_is_timed_by_its_console_line(
+    cfg: FarmConfig, store: Store, application: int
+) -> None:
+    run = failing_run(store, application)
+    with store.session() as session:
+        crash = session.scalars(select(Crash).where(Crash.run_id == run)).one()
+        crash.uptime_seconds = None
+        crash.report = "kernel BUG at ../src/fs/drop_caches.c:59!\ninvalid opcode: 0000 [#1] SMP\n"
+        session.add_all(
+            ConsoleLine(run_id=run, host="laptop", ts=1.0, line=text)
+            for text in (
+                "[    0.000000] Linux version 6.1.192+",
+                "[   36.000000] kernel BUG at ../src/fs/drop_caches.c:59!",
+            )
+        )
+    bid = request_bisection(store, run, hosts=["laptop"])
+    bisect_run(store, application, bid, upto=4, verdict=None, hours=None, state=RunState.QUEUED)
+
+    advance_bisections(cfg, store)
+
+    assert steps(store, bid) == [(run, 4, Outcome.MATCHING, 0.01)]  # 36 s
+    with store.session() as session:  # a re-test of the failing kernel is not pointless
+        queued = session.scalars(select(Run).where(Run.bisection_id == bid)).one()
+        assert queued.state == RunState.QUEUED
