@@ -17,7 +17,7 @@ Evidence per run (kernel = ``run.upto``, one boot per run, uptime since boot):
 - a run that failed before its load started (build or boot, the kernel's fault) is
   UNTESTABLE, and so is a kernel whose runs ended INFRA without soaking twice; other
   INFRA runs are ignored;
-- a run in flight reports its uptime so far as CLEAN, on growth by a quarter.
+- a run in flight reports its uptime so far as CLEAN, each time it doubles.
 
 The failing run itself is the first MATCHING evidence, and the baseline its verdict
 was judged against (or the newest passed baseline on its host) the base's clean one.
@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 OPEN = (BisectState.REQUESTED, BisectState.RUNNING)
 INFRA_UNTESTABLE = 2  # INFRA runs without a soak after which a kernel is skipped
-GROWTH = 1.25  # an in-flight uptime is recorded again after growing by this factor
+GROWTH = 2.0  # an in-flight uptime is recorded again each time it doubles
 _STAMP = re.compile(r"^\[\s*([0-9]+\.[0-9]+)\]")  # a console line's kernel timestamp
 
 
