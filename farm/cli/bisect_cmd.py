@@ -100,7 +100,10 @@ def start(
             click.echo(line, err=True)
 
     if not as_json:
-        click.echo(f"bisection {bid} of run {run_id} requested (see: farm bisect status {bid})")
+        click.echo(
+            f"bisection {bid} of run {run_id} requested; the scheduler's beat (farm beat) "
+            f"runs it: farm bisect status {bid}"
+        )
     if not wait:
         if as_json:
             emit_json({"id": bid, "run": run_id, "state": "requested"})
