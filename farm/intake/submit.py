@@ -200,7 +200,10 @@ def _record(
         session.add(app)
         session.flush()
         result.worktree = work.path.parent / f"series-{row.id}-a{app.id}"
-        result.branch = f"farm/series-{row.id}-v{row.version}-a{app.id}"
+        # Several farms (data directories) may share one kernel tree: their series ids
+        # collide, so the branch is namespaced by the database it is recorded in.
+        farm_id = hashlib.sha256(store.url.encode()).hexdigest()[:8]
+        result.branch = f"farm/{farm_id}/series-{row.id}-v{row.version}-a{app.id}"
         work.rename(result.worktree, result.branch)
         result.series_id, result.application_id, result.commits = row.id, app.id, commits
         app.branch, app.worktree = result.branch, str(result.worktree)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from email.mime.multipart import MIMEMultipart
@@ -92,7 +93,11 @@ def test_submit_applies_one_commit_per_patch_beside_the_users_checkout(
     assert checkout_state(tree) == before
     worktree = Path(data["worktree"])
     assert worktree.parent == config.data_dir / "worktrees"
-    assert data["branch"] == f"farm/series-{data['series_id']}-v2-a{data['application_id']}"
+    # namespaced by the database, so farms sharing one tree never collide
+    assert re.fullmatch(
+        rf"farm/[0-9a-f]{{8}}/series-{data['series_id']}-v2-a{data['application_id']}",
+        data["branch"],
+    )
     log = git(worktree, "log", "--format=%s%x00%an%x00%(trailers:key=Message-Id,valueonly)", "-5")
     subjects, authors, ids = zip(
         *(line.split("\0") for line in log.strip().split("\n\n")), strict=True
@@ -223,7 +228,7 @@ def test_series_list_and_show(farm: Farm, tree: Path) -> None:
     assert len(shown["patches"]) == 5
     assert sorted(shown["applications"][0]["commits"]) == ["1", "2", "4"]
     text = farm("series", "show", "1").out
-    assert "mm/vmscan: scan more" in text and "farm/series-1-v2-a1" in text
+    assert "mm/vmscan: scan more" in text and "/series-1-v2-a1" in text
     missing = farm("series", "show", "42")
     assert missing.code == 1 and "farm series list" in missing.err
 
