@@ -83,7 +83,7 @@ class Settings:
     step_overhead_seconds: float = 90.0
     step_seconds: tuple[float, float] = (90.0, 150.0)
     crash_scale_seconds: float = 300.0
-    bisect_budget_seconds: float = 1200.0
+    bisect_budget_seconds: float = 1800.0
     timeout: float = 3600.0
 
 
