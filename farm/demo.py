@@ -229,7 +229,7 @@ class Watcher:
         self._once(
             f"step{step.id}",
             f"bisection {step.bisection_id} step {step.seq}: {kernel} on {step.host}: "
-            f"{step.outcome} after {step.uptime_hours * 60:.1f} min{best}",
+            f"{step.outcome} at {step.uptime_hours * 60:.1f} min uptime{best}",
         )
 
 
@@ -422,7 +422,7 @@ def _write_reports(store: Store, bisection_id: int, state_dir: Path) -> dict[str
         "confidence": ri.confidence,
         "evidence": [
             f"{'base' if r.kernel == 0 else f'+{r.kernel:02d}'} on {r.host}: {r.outcome} "
-            f"after {r.hours * 60:.1f} min"
+            f"at {r.hours * 60:.1f} min uptime"
             for r in ri.runs
         ],
         "email": str(mail),
