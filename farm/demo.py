@@ -544,7 +544,7 @@ def summary(outcome: Outcome) -> list[str]:
     show_default=True,
     help="Where the demo's farm.toml, database, series, logs and reports go.",
 )
-@click.option("--soak", default="6m", show_default=True, help="Soak length of each run.")
+@click.option("--soak", default="4m", show_default=True, help="Baseline and patched soak length.")
 @click.option("--memory", "memory_mb", default=512, show_default=True, help="MB per QEMU host.")
 @click.option("--timeout", default="1h", show_default=True, help="Give up after this long.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON at the end.")

@@ -24,7 +24,8 @@ quiesced to 0).
   only if 6 of its +07 steps in a row crash: q^6 = 1.1e-3 at the measured m (which
   is the pessimistic end: most of the interval is above it). When both patched runs
   crash, the crash bisections' own +07 re-tests survive with 0.68 each and fail the
-  counter, so the leak is still flagged; the crash bisection then needs about
+  counter, so the leak is still flagged (each failed patched run gets a bisection of
+  its own; the first to name the culprit ends the others); the crash bisection then needs about
   2.3 m of clean uptime on +06, which the 45 min budget covers many times over.
 - Not guaranteed: a crash at all. With 8 host-minutes of +07 in the patched soaks plus
   at least 5 in the counter bisection's +07 steps, no crash is seen with probability
