@@ -318,9 +318,12 @@ OOPSES: tuple[Oops, ...] = (
           stack=S(RIP_FRAME, CALL_TRACE, PARSE, extractor=stall_frame)),
     )),
     oops("kernel BUG", (
-        R("kernel BUG at mm/usercopy.c", "BUG: bad usercopy in {1}",
+        # Out-of-tree builds (make O=) print the source path relative to the
+        # output directory, e.g. "kernel BUG at ../src/lib/list_debug.c:53!".
+        R(r"kernel BUG at (?:\S*/)?mm/usercopy.c", "BUG: bad usercopy in {1}",
           stack=S(CALL_TRACE, PARSE, skip="usercopy __check")),
-        R("kernel BUG at lib/list_debug.c", "BUG: corrupted list in {1}", alt="bad-access in {1}",
+        R(r"kernel BUG at (?:\S*/)?lib/list_debug.c", "BUG: corrupted list in {1}",
+          alt="bad-access in {1}",
           stack=S(CALL_TRACE, PARSE)),
         R("kernel BUG at (.*)", "kernel BUG in {2}",
           stack=S(RIP_FRAME, CALL_TRACE, PARSE, skip="^skb_")),

@@ -24,6 +24,13 @@ def test_list_corruption_is_titled_by_the_caller_not_the_list_helper() -> None:
     assert not crash.matches("BUG: corrupted list in do_shrink_slab")
 
 
+def test_the_real_demo_crash_from_an_out_of_tree_build_is_titled_the_same() -> None:
+    # make O=<dir> prints the path relative to the output dir: "../src/lib/...".
+    real = (Path(__file__).parents[1] / "fixtures/console/demo_list_corruption.log").read_text()
+    for log in (real, real.replace("at lib/list_debug.c", "at ../src/lib/list_debug.c")):
+        assert parse(log)[0].title == "BUG: corrupted list in deferred_split_scan"
+
+
 def test_the_fatal_exception_panic_belongs_to_the_oops_it_follows() -> None:
     crashes = parse(DEMO)
     assert [c.title for c in crashes] == ["BUG: corrupted list in deferred_split_scan"]
