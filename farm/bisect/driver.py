@@ -142,7 +142,7 @@ def request_bisection(
                 hint="bisect a patched run queued by farm submit",
             )
         title, kind = regression_of(session, run, regression)
-        existing = _existing(session, run_id, title)
+        existing = _existing(session, run_id, title) or _hunted(session, run, title)
         if existing is not None:
             return existing
         b = Bisection(
@@ -174,6 +174,23 @@ def _existing(session: Session, run_id: int, regression: str) -> int | None:
     )
 
 
+def _hunted(session: Session, run: Run, regression: str) -> int | None:
+    """A live bisection of the same regression on the same applied series: when both
+    hosts fail the same way, one bisection hunts it with the evidence of both."""
+    return session.scalar(
+        select(Bisection.id)
+        .join(Run, Bisection.run_id == Run.id)
+        .where(
+            Run.application_id == run.application_id,
+            Run.upto == run.upto,
+            Bisection.regression == regression,
+            Bisection.state != BisectState.CANCELLED,
+        )
+        .order_by(Bisection.id)
+        .limit(1)
+    )
+
+
 def _auto_request(store: Store) -> None:
     """A bisection for every patched run that ended FAIL and has none yet."""
     with store.session() as session:
@@ -193,7 +210,7 @@ def _auto_request(store: Store) -> None:
         except UserError as exc:  # a hang or taint only: nothing a bisection can hunt
             log.debug("run %s: no automatic bisection: %s", run_id, exc.message)
         else:
-            log.info("run %s ended FAIL: bisection %s requested", run_id, bid)
+            log.debug("run %s ended FAIL: bisection %s hunts it", run_id, bid)
 
 
 # -- evidence ------------------------------------------------------------------------

@@ -186,6 +186,20 @@ def test_a_request_hunts_the_runs_first_crash_and_asking_again_returns_the_same_
     assert (b.hosts, b.max_hours, b.confidence) == (["laptop"], 48, 0.95)
 
 
+def test_two_hosts_failing_the_same_way_share_one_bisection(store: Store, application: int) -> None:
+    laptop = failing_run(store, application, host="laptop")
+    workstation = failing_run(store, application, host="workstation")
+
+    first = request_bisection(store, laptop)
+
+    assert request_bisection(store, workstation) == first
+    with store.session() as session:
+        b = session.get(Bisection, first)
+        assert b is not None
+        b.state = BisectState.CANCELLED
+    assert request_bisection(store, workstation) != first  # a cancelled hunt is not one
+
+
 def test_a_run_that_failed_only_a_counter_bisects_that_counter(
     store: Store, application: int
 ) -> None:
