@@ -90,7 +90,7 @@ def build_input(session: Session, bisection_id: int) -> ReportInput:
     return ReportInput(
         bisection_id=b.id,
         series_title=series.title if series else f"run {b.run_id}",
-        total=engine.n,
+        total=series.total if series else engine.n,
         cover_message_id=series.cover_message_id if series else None,
         regression=b.regression,
         regression_kind=b.regression_kind,
