@@ -11,14 +11,13 @@ boot real kernels.
 from __future__ import annotations
 
 import getpass
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from netutil import free_port, wait_listening
 
 from farm.config import FarmConfig, load_config
 from farm.hosts import keys
@@ -36,26 +35,6 @@ class SshHost:
     remote_dir: Path  # the run directories the loads write on the "host"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sshd exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"sshd did not listen on port {port}")
-
-
 @pytest.fixture
 def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
     """An OpenSSH sshd on a loopback port that trusts only farm's client key, its host
@@ -67,7 +46,7 @@ def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "host_key")], check=True
     )
     (root / "authorized_keys").write_text(keys.client_public_key(data_dir) + "\n")
-    port = _free_port()
+    port = free_port()
     (root / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_key'}\n"
         f"PidFile {root / 'sshd.pid'}\nAuthorizedKeysFile {root / 'authorized_keys'}\n"
@@ -79,7 +58,7 @@ def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
     process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(root / "sshd_config")])
     remote_dir = tmp_path / "remote"
     try:
-        _wait_port(port, process)
+        wait_listening(port, process)
         host_key = " ".join((root / "host_key.pub").read_text().split()[:2])
         keys.record_host_key(
             keys.known_hosts_path(data_dir), f"[127.0.0.1]:{port}", host_key, "test-sshd"

@@ -7,7 +7,6 @@ stopped (by its own pid) when the test module is done.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,13 +24,6 @@ DEPLOY = REPO / "deploy"
 GRAFANA = REPO / "grafana"
 FARM = Path(sys.executable).parent / "farm"
 TOKEN = "deploy-test-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:

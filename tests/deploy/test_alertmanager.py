@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from netutil import free_port
 from sqlalchemy import select
 
 from farm.store import Store
@@ -21,7 +22,7 @@ from farm.store.alerts import Alert, AlertAction
 from farm.store.bisect import Bisection
 from farm.store.runs import Crash, Run, RunKind, RunState
 
-from .conftest import DEPLOY, FARM, TOKEN, farm_env, free_port, service, wait_until, write_yaml
+from .conftest import DEPLOY, FARM, TOKEN, farm_env, service, wait_until, write_yaml
 
 pytestmark = pytest.mark.slow
 CRASH = "BUG: corrupted list in deferred_split_scan"

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from netutil import free_port
 
 from farm.cli import COMMANDS
 from farm.store import Store
@@ -26,7 +27,7 @@ from farm.store.bisect import Bisection, BisectState
 from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
 from farm.store.series import Series
 
-from .conftest import DEPLOY, FARM, farm_env, free_port, service, wait_until, write_yaml
+from .conftest import DEPLOY, FARM, farm_env, service, wait_until, write_yaml
 from .grafana import GLOBALS, queries, substitute, used_variables
 
 if "exporter" not in COMMANDS or find_spec(COMMANDS["exporter"].partition(":")[0]) is None:

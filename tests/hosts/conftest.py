@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import getpass
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from netutil import free_port, wait_listening
 
 from farm.hosts import SshEndpoint, keys
 
@@ -28,26 +27,6 @@ class Sshd:
     host_key: str  # "ssh-ed25519 AAAA..."
     endpoint: SshEndpoint  # farm's view, with the host key recorded in its known_hosts
     process: subprocess.Popen[bytes]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sshd exited: {process.stderr.read() if process.stderr else ''!r}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"sshd did not listen on port {port}")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +56,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
         stderr=subprocess.PIPE,
     )
     try:
-        _wait_listening(port, process)
+        wait_listening(port, process)
         known_hosts = keys.known_hosts_path(data_dir)
         keys.record_host_key(known_hosts, f"[127.0.0.1]:{port}", host_key, "test-sshd")
         endpoint = SshEndpoint(

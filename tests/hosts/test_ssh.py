@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Sshd, free_port
+from conftest import Sshd
+from netutil import free_port
 
 from farm.errors import InfraError, UserError
 from farm.hosts import (
