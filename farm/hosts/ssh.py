@@ -221,7 +221,15 @@ def connect(endpoint: SshEndpoint) -> SshTransport:
         connection.close()
         raise _changed_key(endpoint, exc) from exc
     except paramiko.AuthenticationException as exc:
+        # A host that crashes or reboots mid-handshake ends the transport during
+        # authentication; paramiko reports that as an authentication failure too.
+        transport = connection.client.get_transport()
+        dropped = transport is None or not transport.is_active() or "EOF" in str(exc)
         connection.close()
+        if dropped:
+            raise HostUnreachable(
+                f"{endpoint.label} dropped the connection during authentication: {exc}"
+            ) from exc
         raise UserError(
             f"{endpoint.label} refused farm's key {endpoint.key} for user {endpoint.user}: {exc}",
             hint=f"append {endpoint.key}.pub to ~{endpoint.user}/.ssh/authorized_keys on the host",

@@ -150,3 +150,13 @@ def test_fetch_host_key_reads_the_key_without_logging_in(sshd: Sshd) -> None:
 def test_a_missing_client_key_is_a_configuration_error(sshd: Sshd, tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"SSH key .*/nope of host laptop does not exist"):
         connect(dataclasses.replace(sshd.endpoint, key=tmp_path / "nope"))
+
+
+def test_a_key_the_host_does_not_accept_is_a_configuration_error(
+    sshd: Sshd, tmp_path: Path
+) -> None:
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    with pytest.raises(UserError, match="refused farm's key") as refused:
+        connect(dataclasses.replace(sshd.endpoint, key=stranger))
+    assert "authorized_keys" in str(refused.value)  # says what to do, not "unreachable"
