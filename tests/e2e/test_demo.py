@@ -57,7 +57,13 @@ from farm.demo import LEAK_COUNTER, Outcome, Settings, remove_worktrees, run_dem
 from farm.store import Store
 from farm.store.runs import Crash, Run, RunKind, Verdict
 
-pytestmark = [pytest.mark.slow, pytest.mark.qemu, pytest.mark.kernel, pytest.mark.timeout(3600)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.qemu,
+    pytest.mark.kernel,
+    pytest.mark.timeout(3600),
+]
 
 CULPRIT_MESSAGE_ID = "<20261126.7.farm-demo@example.org>"
 SOAK_SECONDS = 240.0
