@@ -366,6 +366,9 @@ def _record_evidence(session: Session, b: Bisection, run: Run) -> tuple[Engine, 
     ]
     in_flight: list[InFlight] = []
     infra: dict[int, int] = {}
+    # A kernel that has run its load boots: a later boot failure of it is the host's
+    # flake (TCG's timer check under load, a lost disk), never grounds to skip it.
+    booted = {kernel for r, kernel in runs if r.load_started_at is not None}
     for r, kernel in runs:
         if r.state not in TERMINAL:
             hours = _uptime_hours(session, r)
@@ -377,7 +380,7 @@ def _record_evidence(session: Session, b: Bisection, run: Run) -> tuple[Engine, 
             if r.verdict == Verdict.INFRA and r.load_started_at is None:
                 infra[kernel] = infra.get(kernel, 0) + 1
             found = evidence_of(session, r, b, kernel)
-            if found is None:
+            if found is None or (found.outcome is Outcome.UNTESTABLE and kernel in booted):
                 continue
             new, final = found, True
         if b.regression_kind == "crash" and (final or new.uptime_hours > 0):
@@ -388,7 +391,7 @@ def _record_evidence(session: Session, b: Bisection, run: Run) -> tuple[Engine, 
             engine = persist.record(session, b, new)
             held[r.id] = new
     for kernel, count in infra.items():
-        if count >= INFRA_UNTESTABLE and kernel not in engine.untestable:
+        if count >= INFRA_UNTESTABLE and kernel not in engine.untestable | booted:
             ev = Evidence(kernel, "-", f"infra-{kernel}", 0.0, Outcome.UNTESTABLE)
             engine = persist.record(session, b, ev)
     return engine, in_flight

@@ -12,6 +12,7 @@ neither a dropped SSH connection nor a controller restart stops it.
 from __future__ import annotations
 
 import hashlib
+import os
 import shlex
 import shutil
 import subprocess
@@ -44,7 +45,8 @@ def compile_binary(name: str, cache_dir: Path) -> Path:
     if compiler is None:
         raise InfraError("no C compiler on the controller to build load helpers", hint="make apt")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".part")
+    # Workers build concurrently: each into its own file, then an atomic rename.
+    tmp = target.with_suffix(f".{os.getpid()}.part")
     proc = subprocess.run(
         [compiler, "-static", "-O2", "-Wall", "-o", str(tmp), str(source)],
         capture_output=True,

@@ -309,6 +309,31 @@ def test_advancing_starts_a_requested_bisection_and_maps_every_run_to_evidence(
         assert session.scalars(select(Run).where(Run.state == RunState.QUEUED)).all() == []
 
 
+def test_a_boot_failure_of_a_kernel_that_already_ran_its_load_is_not_untestable(
+    cfg: FarmConfig, store: Store, application: int
+) -> None:
+    """TCG under load can fail a boot ("IO-APIC + timer doesn't work!"): the failing
+    kernel booted and crashed before, so a later boot failure must not make it
+    untestable (the bisection would then wait forever to reproduce on it)."""
+    run = failing_run(store, application)
+    bid = request_bisection(store, run, hosts=["laptop"])
+    flake = bisect_run(
+        store, application, bid, upto=4, verdict=Verdict.FAIL, hours=None, reasons=["boot: x"]
+    )
+    never = bisect_run(
+        store, application, bid, upto=2, verdict=Verdict.FAIL, hours=None, reasons=["boot: x"]
+    )
+
+    advance_bisections(cfg, store)
+
+    recorded = {r: o for r, _, o, _ in steps(store, bid)}
+    assert flake not in recorded
+    assert recorded[never] == Outcome.UNTESTABLE
+    with store.session() as session:
+        queued = session.scalars(select(Run.upto).where(Run.state == RunState.QUEUED)).all()
+    assert queued == [4]  # reproducing on the failing kernel goes on
+
+
 def test_a_counter_regression_reads_counter_verdicts_and_ignores_crashes(
     cfg: FarmConfig, store: Store, application: int
 ) -> None:
