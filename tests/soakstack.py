@@ -10,7 +10,10 @@ boot real kernels.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,11 +74,15 @@ def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
 
 
 def _kill_loads(remote_dir: Path) -> None:
-    """Loads run detached on purpose; a test must not leave one behind."""
+    """Loads run detached on purpose; a test must not leave one behind. Each load is
+    its own session (setsid), so its pid is its process group. Not through procps'
+    kill(1): it ran `kill -KILL -742` as kill(-7, SIGKILL) (seen with strace), so a pid
+    starting with 1 became kill(-1, SIGKILL), every process on the machine."""
     for pid_file in remote_dir.glob("run-*/pid"):
         pid = pid_file.read_text().strip()
-        if pid.isdigit():
-            subprocess.run(["kill", "-KILL", f"-{pid}"], check=False, capture_output=True)
+        if pid.isdigit() and int(pid) > 1:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(pid), signal.SIGKILL)
 
 
 def write_farm_toml(
