@@ -48,7 +48,8 @@ class PowerConfig(_Strict):
 
     ``command`` runs ``on``/``off``/``cycle`` with ``sh -c`` on the controller; the
     placeholders {name} {address} {port} {user} are replaced by shell-quoted values
-    of the host. Without ``cycle``, a cycle is off then on.
+    of the host. Without ``cycle``, a cycle is off then on. ``timeout`` bounds a
+    command, or for ``manual`` how long farm waits for a human to say it is done.
     """
 
     kind: Literal["none", "qemu", "command", "manual"] = "none"
@@ -76,7 +77,8 @@ class ConsoleConfig(_Strict):
 
     kind: Literal["none", "serial-file", "netconsole"] = "none"
     path: Path | None = None
-    port: int | None = None
+    port: int | None = Field(default=None, ge=1, le=65535, description="netconsole's UDP port")
+    device: str | None = Field(default=None, description="netconsole: the host's interface")
 
 
 class QemuConfig(_Strict):
@@ -87,6 +89,24 @@ class QemuConfig(_Strict):
     ssh_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
     swap_mb: int = Field(default=256, ge=16, description="scratch virtio disk used as swap")
     extra_args: list[str] = []
+
+
+class HealthConfig(_Strict):
+    """Health checks: after a run ended INFRA, hung or had its host power-cycled, and when
+    a host leaves maintenance, boot its known-good kernel and run a short load."""
+
+    checks: bool | None = Field(
+        default=None, description="default: on for real machines, off for QEMU hosts"
+    )
+    load: str | None = Field(default=None, description="default: the farm's default_load")
+    seconds: float = Field(default=300.0, gt=0, description="soak length of the check")
+
+
+class LaptopConfig(_Strict):
+    """Laptop care during a soak."""
+
+    refuse_on_battery: bool = True
+    inhibit_sleep: bool = True
 
 
 class HostConfig(_Strict):
@@ -109,6 +129,8 @@ class HostConfig(_Strict):
     command_timeout: float = Field(default=300.0, gt=0)
     boot_timeout: float = Field(default=300.0, gt=0, description="power on to SSH answering")
     allow_agent: bool = Field(default=False, description="offer ssh-agent keys too")
+    health: HealthConfig = Field(default_factory=HealthConfig)
+    laptop: LaptopConfig | None = None
 
     @model_validator(mode="after")
     def _kind_defaults(self) -> HostConfig:
@@ -121,6 +143,8 @@ class HostConfig(_Strict):
                 self.console = ConsoleConfig(kind="serial-file")
         elif self.boot is None:
             self.boot = "grub"
+        if self.health.checks is None:
+            self.health.checks = self.kind != "qemu"  # a power-cycled VM starts from scratch
         if self.boot == "qemu" and self.kind != "qemu":
             raise ValueError("boot 'qemu' needs kind 'qemu'")
         return self

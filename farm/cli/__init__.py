@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "exporter": "farm.cli.metrics_cmd:exporter",
     "hosts": "farm.cli.hosts_cmd:hosts",
     "logs": "farm.cli.scheduler_cmd:logs",
+    "netconsole": "farm.cli.netconsole_cmd:netconsole",
     "report": "farm.cli.report_cmd:report",
     "series": "farm.cli.series_cmd:series",
     "status": "farm.cli.scheduler_cmd:status",

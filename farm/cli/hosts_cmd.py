@@ -1,7 +1,9 @@
-"""farm hosts: list, check, start, stop and trust the test machines of the inventory."""
+"""farm hosts: list, check, start, stop and trust the test machines of the inventory;
+their health (maintenance, retire, history, alerts) and manual power (power-done)."""
 
 from __future__ import annotations
 
+import getpass
 import shlex
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -10,12 +12,14 @@ from pathlib import Path
 
 import click
 
-from farm.cli.common import emit_json, get_config, json_option
+from farm.cli.common import emit_json, get_config, get_store, json_option
 from farm.config import FarmConfig
 from farm.errors import FarmError, UserError
-from farm.hosts import KernelImage, get_host, keys
+from farm.hosts import KernelImage, get_host, health, keys
 from farm.hosts.base import HostHealth
+from farm.hosts.power import acknowledge_manual
 from farm.hosts.remote import RemoteHost
+from farm.store.hosts import Health
 
 
 @click.group()
@@ -43,6 +47,13 @@ def _address(host: RemoteHost) -> str:
 def list_hosts(ctx: click.Context, as_json: bool) -> None:
     """Show the inventory and which hosts are powered on (does not connect)."""
     config = get_config(ctx)
+    with get_store(ctx).session() as session:
+        changes = {h.name: health.latest(session, h.name) for h in config.hosts}
+        health_rows = {
+            name: {"health": str(c.state), "health_reason": c.reason} if c else
+            {"health": str(Health.UNKNOWN), "health_reason": "never checked"}
+            for name, c in changes.items()
+        }  # fmt: skip
     rows = []
     for entry in config.hosts:
         host = _remote(config, entry.name)
@@ -56,6 +67,7 @@ def list_hosts(ctx: click.Context, as_json: bool) -> None:
                 "power_state": host.power.state(),
                 "console": entry.console.kind,
                 "tags": entry.tags,
+                **health_rows[entry.name],
             }
         )
     if as_json:
@@ -64,8 +76,9 @@ def list_hosts(ctx: click.Context, as_json: bool) -> None:
     for row in rows:
         tags = ",".join(row["tags"]) or "-"  # type: ignore[arg-type]
         click.echo(
-            f"{row['name']:<14} {row['kind']:<5} {row['address']:<24} boot={row['boot']} "
-            f"power={row['power']}:{row['power_state']} console={row['console']} tags={tags}"
+            f"{row['name']:<14} {row['health']:<11} {row['kind']:<5} {row['address']:<24} "
+            f"boot={row['boot']} power={row['power']}:{row['power_state']} "
+            f"console={row['console']} tags={tags}"
         )
 
 
@@ -190,3 +203,115 @@ def trust(ctx: click.Context, name: str, fingerprint: str | None) -> None:
     pattern = keys.host_pattern(endpoint.address, endpoint.port)
     keys.record_host_key(endpoint.known_hosts, pattern, offered, f"farm-trust:{name}")
     click.echo(f"{name}: recorded {actual} for {pattern} in {endpoint.known_hosts}")
+
+
+def _set(ctx: click.Context, name: str, state: Health, reason: str, as_json: bool) -> None:
+    """Record a human's health change; leaving maintenance queues a health check."""
+    config = get_config(ctx)
+    settings = config.host(name)
+    store = get_store(ctx)
+    by = getpass.getuser()
+    check = None
+    with store.session() as session:
+        previous = health.state_of(session, name)
+        if state == Health.UNKNOWN and settings.health.checks:
+            check = health.queue_check(session, config, name)
+            reason += f"; health check run {check}"
+        health.set_health(session, name, state, reason=reason, by=by)
+        acked = health.ack_alerts(session, name, by=by) if state == Health.UNKNOWN else 0
+    if check is not None:
+        from farm.scheduler.app import get_app
+        from farm.scheduler.tasks import schedule
+
+        get_app(config)
+        schedule(check, name, 0, 0.0)  # a broker that is down: the reconciler sends it
+    result = {"name": name, "previous": str(previous), "health": str(state), "reason": reason,
+              "health_check_run": check, "alerts_acknowledged": acked}  # fmt: skip
+    if as_json:
+        emit_json(result)
+        return
+    click.echo(f"{name}: {previous} -> {state} ({reason})")
+
+
+@hosts.command("maintenance")
+@click.argument("name")
+@click.argument("mode", type=click.Choice(["on", "off"]))
+@click.option("--reason", default="", help="Why, for `farm hosts history`.")
+@json_option
+@click.pass_context
+def maintenance(ctx: click.Context, name: str, mode: str, reason: str, as_json: bool) -> None:
+    """Take a host out of service (on), or put it back (off: UNKNOWN, and a health check
+    runs before other work when health checks are on for the host)."""
+    if mode == "on":
+        _set(ctx, name, Health.MAINTENANCE, reason or "maintenance on", as_json)
+    else:
+        _set(ctx, name, Health.UNKNOWN, reason or "maintenance off", as_json)
+
+
+@hosts.command("retire")
+@click.argument("name")
+@click.option("--reason", default="", help="Why, for `farm hosts history`.")
+@json_option
+@click.pass_context
+def retire(ctx: click.Context, name: str, reason: str, as_json: bool) -> None:
+    """Take a host out for good (`farm hosts maintenance NAME off` brings it back)."""
+    _set(ctx, name, Health.RETIRED, reason or "retired", as_json)
+
+
+@hosts.command("history")
+@click.argument("name")
+@click.option("--limit", default=20, show_default=True, help="Newest changes to show.")
+@json_option
+@click.pass_context
+def history(ctx: click.Context, name: str, limit: int, as_json: bool) -> None:
+    """Health changes of a host, newest first: who, why, when."""
+    get_config(ctx).host(name)
+    with get_store(ctx).session() as session:
+        rows = [
+            {"at": c.at.isoformat(), "health": str(c.state), "previous": str(c.previous),
+             "by": c.by, "reason": c.reason, "run": c.run_id}
+            for c in health.history(session, name, limit)
+        ]  # fmt: skip
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows or [{"at": "-", "health": "UNKNOWN", "by": "-", "reason": "never checked"}]:
+        click.echo(f"{row['at']}  {row['health']:<11} by {row['by']}: {row['reason']}")
+
+
+@hosts.command("alerts")
+@json_option
+@click.pass_context
+def alerts(ctx: click.Context, as_json: bool) -> None:
+    """Open alerts about hosts: failed health checks, manual power requests."""
+    with get_store(ctx).session() as session:
+        rows = [
+            {"id": a.id, "host": a.host, "kind": a.kind, "message": a.message,
+             "run": a.run_id, "raised_at": a.raised_at.isoformat()}
+            for a in health.open_alerts(session)
+        ]  # fmt: skip
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['raised_at']}  {row['host']} {row['kind']}: {row['message']}")
+    if not rows:
+        click.echo("no open alerts")
+
+
+@hosts.command("power-done")
+@click.argument("name")
+@json_option
+@click.pass_context
+def power_done(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Tell farm you switched a manual-power host as it asked."""
+    config = get_config(ctx)
+    action = acknowledge_manual(config.host(name), config.data_dir)
+    if action is None:
+        raise UserError(f"no power request is waiting for {name}", hint="farm hosts alerts")
+    with get_store(ctx).session() as session:
+        health.ack_alerts(session, name, by=getpass.getuser(), kind="manual-power")
+    if as_json:
+        emit_json({"name": name, "action": action})
+        return
+    click.echo(f"{name}: switched {action}, farm goes on")

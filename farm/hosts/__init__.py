@@ -30,6 +30,7 @@ from farm.hosts.base import (
     Transport,
 )
 from farm.hosts.console import NullConsole, SerialFileConsole
+from farm.hosts.netconsole import NetconsoleConsole
 from farm.hosts.power import CommandPower, ManualPower, NoPower, QemuPower
 from farm.hosts.qemu import KernelImage, QemuBoot, QemuHost
 from farm.hosts.remote import PendingBoot, RemoteHost
@@ -44,6 +45,7 @@ POWER: dict[str, Callable[[HostConfig, Path], Power]] = {
 CONSOLES: dict[str, Callable[[HostConfig, Path], Console]] = {
     "none": NullConsole,
     "serial-file": SerialFileConsole,
+    "netconsole": NetconsoleConsole,
 }
 BOOT_METHODS: dict[str, Callable[[HostConfig, Path], BootMethod]] = {
     "qemu": QemuBoot,

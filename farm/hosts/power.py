@@ -2,21 +2,29 @@
 
 - ``none``: farm cannot switch the host; power actions are a configuration error.
 - ``command``: templates from farm.toml run on the controller (IPMI, a smart plug...).
-- ``manual``: a human switches the host; farm says so instead of waiting forever.
+- ``manual``: a human switches the host; farm asks, and waits for an answer with a timeout.
 - ``qemu``: the VM's process (see farm.hosts.qemu).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import shlex
 import subprocess
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from farm.config import POWER_FIELDS, HostConfig
 from farm.errors import InfraError, UserError
 from farm.hosts.base import Power
+from farm.hosts.console import host_dir
 from farm.hosts.qemu import QemuVm
+
+log = logging.getLogger(__name__)
 
 State = Literal["on", "off", "unknown"]
 
@@ -47,15 +55,75 @@ class NoPower(Power):
 
 
 class ManualPower(NoPower):
-    """A human is the power switch: until the lab has a bot, say who must act."""
+    """A human is the power switch: farm asks (a log line, and an alert row once the
+    scheduler wires ``alert``), then waits up to ``power.timeout`` for
+    ``farm hosts power-done NAME``. The request and its answer are files in the host's
+    directory, so the CLI answers a worker in another process."""
 
     name = "manual"
+    poll = 1.0
+
+    def __init__(self, config: HostConfig, data_dir: Path) -> None:
+        super().__init__(config, data_dir)
+        self.timeout = config.power.timeout
+        self.request, self.done = manual_paths(config, data_dir)
+        self.alert: Callable[[str], None] = lambda message: None
 
     def _refuse(self, action: str) -> None:
-        raise InfraError(
-            f"host {self.host} needs a human: switch it {action} by hand",
-            hint=f"then `farm hosts check {self.host}`",
+        token = uuid.uuid4().hex
+        message = (
+            f"host {self.host} needs a human: switch it {action} by hand, "
+            f"then run `farm hosts power-done {self.host}`"
         )
+        self.request.parent.mkdir(parents=True, exist_ok=True)
+        self.done.unlink(missing_ok=True)
+        _write_atomic(self.request, json.dumps({"token": token, "action": action}))
+        log.warning("%s (waiting up to %gs)", message, self.timeout)
+        self.alert(message)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self._answered(token):
+                log.info("host %s: a human switched it %s", self.host, action)
+                return
+            time.sleep(self.poll)
+        self.request.unlink(missing_ok=True)
+        raise InfraError(
+            f"host {self.host}: nobody switched it {action} within {self.timeout:g}s",
+            hint=f"switch it by hand, then `farm hosts check {self.host}`",
+        )
+
+    def _answered(self, token: str) -> bool:
+        try:
+            answered = self.done.read_text().strip() == token
+        except FileNotFoundError:
+            return False
+        if answered:
+            self.request.unlink(missing_ok=True)
+            self.done.unlink(missing_ok=True)
+        return answered
+
+
+def manual_paths(config: HostConfig, data_dir: Path) -> tuple[Path, Path]:
+    """Where a manual power request waits, and where its answer goes."""
+    directory = host_dir(config, data_dir)
+    return directory / "power-request.json", directory / "power-done"
+
+
+def acknowledge_manual(config: HostConfig, data_dir: Path) -> str | None:
+    """Answer the pending manual power request of a host: the action, or None."""
+    request, done = manual_paths(config, data_dir)
+    try:
+        asked = json.loads(request.read_text())
+    except FileNotFoundError:
+        return None
+    _write_atomic(done, str(asked["token"]))
+    return str(asked["action"])
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 class CommandPower(Power):

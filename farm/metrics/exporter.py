@@ -28,6 +28,8 @@ from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.bisect import Bisection, BisectState
 from farm.store.builds import Build, BuildState
+from farm.store.hosts import Health
+from farm.store.hosts import states as host_healths
 from farm.store.runs import Crash, Run, RunState
 from farm.store.samples import HostState, KeyCache, RunProgress, Sample, unpack
 
@@ -75,7 +77,16 @@ class FarmCollector(Collector):
             labels=["host"],
         )
         taint = GaugeMetricFamily("farm_host_tainted", "/proc/sys/kernel/tainted", labels=["host"])
+        health = GaugeMetricFamily(
+            "farm_host_health",
+            "1 for the host's health state (GOOD, BAD...)",
+            labels=["host", "state"],
+        )
+        healths = host_healths(session)
         for name in names:
+            current = healths.get(name, Health.UNKNOWN)
+            for level in Health:
+                health.add_metric([name, str(level)], 1.0 if level == current else 0.0)
             state = states.get(name)
             ok = bool(state and state.up and state.last_ok and now - state.last_ok <= stale)
             up.add_metric([name], 1.0 if ok else 0.0)
@@ -83,7 +94,7 @@ class FarmCollector(Collector):
             if sample is not None:
                 last.add_metric([name], sample.ts)
                 taint.add_metric([name], float(sample.tainted))
-        yield from (up, last, taint)
+        yield from (up, last, taint, health)
 
     # --- runs and crashes -----------------------------------------------------------
 

@@ -40,8 +40,9 @@ class Runtime:
     def host(self, name: str) -> Host:
         if name not in self.hosts:
             from farm.hosts import get_host
+            from farm.hosts.health import wire_alerts
 
-            self.hosts[name] = get_host(self.config, name)
+            self.hosts[name] = wire_alerts(get_host(self.config, name), self.store)
         return self.hosts[name]
 
 
@@ -100,6 +101,8 @@ def advance(self: Any, run_id: int, tick: int) -> None:
         lease.release()
     if result is not None:
         schedule(run_id, host_name, *result)
+    for followup, host in ctx.followups:  # a health check the step queued
+        schedule(followup, host, 0, 0.0)
 
 
 @shared_task(name="farm.reconcile", acks_late=True)  # type: ignore[untyped-decorator]

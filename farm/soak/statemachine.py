@@ -30,6 +30,8 @@ from sqlalchemy.orm import Session
 from farm.config import FarmConfig
 from farm.detect.crash import parse as parse_crashes
 from farm.errors import FarmBug, FarmError, InfraError, KernelError, UserError
+from farm.hosts import health as host_health
+from farm.hosts import laptop
 from farm.hosts.base import CommandTimeout, Host, HostUnreachable, Transport
 from farm.loads import Load, get_load
 from farm.soak import console as console_mod
@@ -38,7 +40,7 @@ from farm.soak.sampler import LoadPulse, take_sample
 from farm.soak.verdict import as_utc, decide, hang_reason
 from farm.store import Store
 from farm.store.base import utcnow
-from farm.store.runs import Run, RunState, Verdict
+from farm.store.runs import Run, RunKind, RunState, Verdict
 from farm.store.samples import HostState, KeyCache, Reading, RunProgress, Sample, sample_row
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,8 @@ class Ctx:
     host: Host
     fence: int
     keys: KeyCache = field(default_factory=KeyCache)
+    # (run, host) of runs a step queued (a health check): the caller sends their steps
+    followups: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def interval(self) -> float:
@@ -172,6 +176,11 @@ def commit(ctx: Ctx, snap: Snap, outcome: Outcome) -> tuple[int, float] | None:
         run = session.get(Run, snap.run.id)
         assert run is not None
         _apply(session, run, outcome, now)
+        if run.state in TERMINAL:
+            findings = outcome.progress.get("findings", snap.progress.findings)
+            check = host_health.after_run(session, ctx.config, run, findings)
+            if check is not None:
+                ctx.followups.append((check, run.host))
         if outcome.release_host or run.state in TERMINAL:
             session.execute(
                 update(HostState)
@@ -211,10 +220,12 @@ def _infra_failure(ctx: Ctx, snap: Snap, exc: InfraError) -> Outcome:
 
 
 def _stop_load(ctx: Ctx, run_id: int) -> None:
-    """Try to stop the run's load: best effort, never fatal (the host may be gone)."""
+    """Try to stop the run's load and release its sleep inhibitor: best effort, never
+    fatal (the host may be gone)."""
     try:
         with _transport(ctx) as transport:
             load_mod.stop(transport, run_id=run_id, remote_dir=ctx.remote_dir)
+            laptop.release(transport, load_mod.run_dir(ctx.remote_dir, run_id))
     except InfraError as exc:
         log.info("run %s: load not stopped: %s", run_id, exc)
 
@@ -240,10 +251,11 @@ def _queued(ctx: Ctx, snap: Snap) -> Outcome:
         first = session.scalar(
             select(Run.id)
             .where(Run.host == ctx.host.name, Run.state == RunState.QUEUED)
-            .order_by(Run.id)
+            .order_by((Run.kind == RunKind.HEALTH).desc(), Run.id)  # a health check first
             .limit(1)
         )
-    if owner not in (None, snap.run.id) or first != snap.run.id:
+        barred = host_health.gate(session, ctx.host.name, snap.run.kind)
+    if owner not in (None, snap.run.id) or first != snap.run.id or barred:
         return Outcome(delay=ctx.interval)
     run_id = snap.run.id
 
@@ -333,6 +345,15 @@ def _soaking(ctx: Ctx, snap: Snap) -> Outcome:
     try:
         with _transport(ctx) as transport:
             if snap.run.load_started_at is None:
+                notes = laptop.prepare(
+                    transport,
+                    ctx.host.config,
+                    run_dir=load_mod.run_dir(ctx.remote_dir, snap.run.id),
+                    run_id=snap.run.id,
+                    seconds=snap.run.soak_seconds,
+                )
+                if notes:
+                    outcome.run["details"] = laptop.with_notes(snap.run.details, notes)
                 started = load_mod.start(
                     transport,
                     load=load,

@@ -3,7 +3,18 @@
 Only this package defines tables; one module per pipeline stage.
 """
 
-from farm.store import alerts, bisect, builds, runs, samples, series
+from farm.store import alerts, bisect, builds, hosts, runs, samples, series
 from farm.store.base import Base, Store, utcnow
 
-__all__ = ["Base", "Store", "alerts", "bisect", "builds", "runs", "samples", "series", "utcnow"]
+__all__ = [
+    "Base",
+    "Store",
+    "alerts",
+    "bisect",
+    "builds",
+    "hosts",
+    "runs",
+    "samples",
+    "series",
+    "utcnow",
+]

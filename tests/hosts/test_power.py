@@ -80,9 +80,9 @@ def test_a_command_plugin_needs_on_and_off(tmp_path: Path) -> None:
         load_config(path)
 
 
-def test_manual_power_says_a_human_must_act(tmp_path: Path) -> None:
-    host = HostConfig(name="laptop", kind="ssh", power=PowerConfig(kind="manual"))
-    with pytest.raises(InfraError, match="needs a human: switch it off and on by hand"):
+def test_manual_power_that_nobody_answers_times_out(tmp_path: Path) -> None:
+    host = HostConfig(name="laptop", kind="ssh", power=PowerConfig(kind="manual", timeout=0.1))
+    with pytest.raises(InfraError, match=r"nobody switched it off and on within 0\.1s"):
         get_host(farm_with(host, tmp_path), "laptop").power.cycle()
 
 

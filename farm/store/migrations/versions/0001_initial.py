@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 05:10:04.321443
+Create Date: 2026-11-26 08:01:29.933821
 """
 
 from collections.abc import Sequence
@@ -268,6 +268,64 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_crashes_signature"), ["signature"], unique=False)
 
     op.create_table(
+        "host_alerts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("host", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("acked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("acked_by", sa.String(length=64), nullable=True),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("host_alerts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_host_alerts_host"), ["host"], unique=False)
+
+    op.create_table(
+        "host_health",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("host", sa.String(length=64), nullable=False),
+        sa.Column(
+            "state",
+            sa.Enum(
+                "UNKNOWN",
+                "GOOD",
+                "BAD",
+                "MAINTENANCE",
+                "RETIRED",
+                name="health",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column(
+            "previous",
+            sa.Enum(
+                "UNKNOWN",
+                "GOOD",
+                "BAD",
+                "MAINTENANCE",
+                "RETIRED",
+                name="health",
+                native_enum=False,
+                length=16,
+            ),
+            nullable=False,
+        ),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("by", sa.String(length=64), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("host_health", schema=None) as batch_op:
+        batch_op.create_index("ix_host_health_host_id", ["host", "id"], unique=False)
+
+    op.create_table(
         "patches",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("series_id", sa.Integer(), nullable=False),
@@ -372,6 +430,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_patches_patch_id"))
 
     op.drop_table("patches")
+    with op.batch_alter_table("host_health", schema=None) as batch_op:
+        batch_op.drop_index("ix_host_health_host_id")
+
+    op.drop_table("host_health")
+    with op.batch_alter_table("host_alerts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_host_alerts_host"))
+
+    op.drop_table("host_alerts")
     with op.batch_alter_table("crashes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_crashes_signature"))
         batch_op.drop_index(batch_op.f("ix_crashes_run_id"))
