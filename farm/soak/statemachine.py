@@ -506,9 +506,14 @@ def _collecting(ctx: Ctx, snap: Snap) -> Outcome:
         verdict, reasons, details = decide(session, snap.run, load, findings)
     return Outcome(
         verdict=(verdict, reasons),
-        run={"details": {**snap.run.details, **details}},
+        # Notes made during the soak (laptop care) stay beside the verdict's own.
+        run={"details": laptop.with_notes({**snap.run.details, **details}, _notes(snap))},
         release_host=True,
     )
+
+
+def _notes(snap: Snap) -> list[str]:
+    return list(snap.run.details.get("notes", []))
 
 
 def _cancel(ctx: Ctx, snap: Snap) -> Outcome:
