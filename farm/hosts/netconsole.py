@@ -39,6 +39,8 @@ QEMU_GUEST_IP = "10.0.2.15"
 QEMU_CONTROLLER_IP = "10.0.2.2"
 _EXTENDED = re.compile(rb"^(\d+),(\d+),(\d+),([^;]*);")
 _FRAGMENT = re.compile(rb"ncfrag=(\d+)/(\d+)")
+_BATCH = 256
+_RCVBUF = 4 << 20  # the kernel caps it at net.core.rmem_max
 _DEVICE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 
 
@@ -152,6 +154,8 @@ class Listener:
             sock.close()
             self.close()
             raise UserError(f"cannot listen on UDP {self.bind}:{port}: {exc.strerror}") from exc
+        # A crash dump is a burst: room for it while the previous one is written.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
         sock.setblocking(False)
         return sock
 
@@ -166,15 +170,17 @@ class Listener:
         while not stop.is_set():
             for key, _ in self._selector.select(timeout=0.2):
                 sock: socket.socket = key.fileobj  # type: ignore[assignment]
-                try:
-                    data, (address, _) = sock.recvfrom(65535)
-                except BlockingIOError:
-                    continue
-                name = self.receive(address, key.data, data)
-                if name is not None and progress is not None:
-                    progress(name, self.stats[name])
+                for _ in range(_BATCH):  # drain the burst, then flush once
+                    try:
+                        data, (address, _) = sock.recvfrom(65535)
+                    except BlockingIOError:
+                        break
+                    name = self.receive(address, key.data, data, flush=False)
+                    if name is not None and progress is not None:
+                        progress(name, self.stats[name])
+            self._flush()
 
-    def receive(self, address: str, port: int, data: bytes) -> str | None:
+    def receive(self, address: str, port: int, data: bytes, *, flush: bool = True) -> str | None:
         """Append one datagram to its host's file; the host's name, None if dropped."""
         sink = self.sinks.get((address, port))
         if sink is None:
@@ -188,12 +194,19 @@ class Listener:
             sink.handle = sink.path.open("ab")
         text, sink.continues = render(data, continues=sink.continues)
         sink.handle.write(text)
-        sink.handle.flush()  # readers tail the file while the host is still alive
+        if flush:
+            sink.handle.flush()
         stats = self.stats[sink.name]
         stats.datagrams += 1
         stats.bytes += len(data)
         stats.last = time.time()
         return sink.name
+
+    def _flush(self) -> None:
+        """Readers tail the files while the hosts are still alive: no data waits long."""
+        for sink in self.sinks.values():
+            if sink.handle is not None:
+                sink.handle.flush()
 
     def close(self) -> None:
         for key in list(self._selector.get_map().values()):
