@@ -77,13 +77,15 @@ class Settings:
     data_dir: Path
     soak_seconds: float = 240.0
     memory_mb: int = 512
-    sample_interval: float = 5.0
+    sample_interval: float = 3.0
     # Bisect runs: build + boot overhead, soak lengths, the crash time the engine
-    # assumes before it has seen any, and each bisection's wall-clock budget.
+    # assumes before it has seen any, each bisection's wall-clock budget and the
+    # posterior it stops at.
     step_overhead_seconds: float = 90.0
-    step_seconds: tuple[float, float] = (90.0, 150.0)
+    step_seconds: tuple[float, float] = (75.0, 120.0)
     crash_scale_seconds: float = 300.0
     bisect_budget_seconds: float = 1800.0
+    confidence: float = 0.99
     timeout: float = 3600.0
 
 
@@ -129,7 +131,8 @@ def write_config(settings: Settings, tree: Path) -> Path:
         f"min_step_hours = {settings.step_seconds[0] / 3600:.6f}\n"
         f"max_step_hours = {settings.step_seconds[1] / 3600:.6f}\n"
         f"prior_scale_hours = {settings.crash_scale_seconds / 3600:.6f}\n"
-        f"max_hours = {settings.bisect_budget_seconds / 3600:.6f}\n\n"
+        f"max_hours = {settings.bisect_budget_seconds / 3600:.6f}\n"
+        f"confidence = {settings.confidence}\n\n"
         f'[[trees]]\nname = "linux"\npath = "{tree}"\n{hosts}'
     )
     return path

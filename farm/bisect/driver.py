@@ -12,8 +12,9 @@ Evidence per run (kernel = ``run.upto``, one boot per run, uptime since boot):
 - crash regression: a crash whose title or alternative title is the regression is
   MATCHING; another crash, a hang or a reboot is UNRELATED; a run that soaked without
   either is CLEAN for its uptime (PASS, a counter failure, a cancelled run);
-- counter regression: the counter among the run's counter failures is COUNTER_FAIL,
-  a run judged without it COUNTER_PASS; a crash or hang says nothing about it;
+- counter regression: the counter among the run's counter failures is COUNTER_FAIL
+  (its trend before a crash counts), a run that quiesced without it COUNTER_PASS; a
+  run cut short by a crash or hang without it says nothing;
 - a run that failed before its load started (build or boot, the kernel's fault) is
   UNTESTABLE, and so is a kernel whose runs ended INFRA without soaking twice; other
   INFRA runs are ignored;
@@ -92,7 +93,10 @@ def _failed_counters(run: Run) -> list[str]:
 
 def regression_of(session: Session, run: Run, wanted: str | None = None) -> tuple[str, str]:
     """(regression, crash | counter) to bisect on ``run``: ``wanted`` if the run shows
-    it, else its first crash title, else its first failed counter."""
+    it, else its first failed counter, else its first crash title. A counter first:
+    it fails on every run of a bad kernel, so its bisection is short and sure, while a
+    crash comes at random and each step must soak long enough to trust a clean run.
+    ``farm bisect RUN --regression TITLE`` hunts the crash."""
     crashes = _crashes(session, run.id)
     counters = _failed_counters(run)
     if wanted is not None:
@@ -106,10 +110,10 @@ def regression_of(session: Session, run: Run, wanted: str | None = None) -> tupl
             f" (it shows: {'; '.join(shown) or 'nothing'})",
             hint=f"farm bisect {run.id} without --regression bisects its first failure",
         )
-    if crashes:
-        return crashes[0].title, "crash"
     if counters:
         return counters[0], "counter"
+    if crashes:
+        return crashes[0].title, "crash"
     raise UserError(
         f"run {run.id} has no crash and no failed counter to bisect"
         f" (verdict {run.verdict or 'none yet'})",
@@ -191,7 +195,7 @@ def _hunted(session: Session, run: Run, regression: str) -> int | None:
     )
 
 
-def _auto_request(store: Store) -> None:
+def _auto_request(config: FarmConfig, store: Store) -> None:
     """A bisection for every patched run that ended FAIL and has none yet."""
     with store.session() as session:
         candidates = session.scalars(
@@ -206,7 +210,9 @@ def _auto_request(store: Store) -> None:
         ).all()
     for run_id in candidates:
         try:
-            bid = request_bisection(store, run_id, requested_by="auto")
+            bid = request_bisection(
+                store, run_id, confidence=config.bisect.confidence, requested_by="auto"
+            )
         except UserError as exc:  # a hang or taint only: nothing a bisection can hunt
             log.debug("run %s: no automatic bisection: %s", run_id, exc.message)
         else:
@@ -262,9 +268,9 @@ def evidence_of(session: Session, run: Run, b: Bisection, kernel: int) -> Eviden
     hours = _uptime_hours(session, run)
     if b.regression_kind == "counter":
         if b.regression in _failed_counters(run):
-            return ev(Outcome.COUNTER_FAIL, hours)
-        if crashes or any(not r.startswith("counter") for r in run.reasons):
-            return None  # counters after a crash or hang prove nothing
+            return ev(Outcome.COUNTER_FAIL, hours)  # a trend seen before a crash counts
+        if crashes or any(not r.startswith(("counter", "taint")) for r in run.reasons):
+            return None  # a run cut short by a crash or hang never quiesced: no pass
         return ev(Outcome.COUNTER_PASS, hours)
     for crash in crashes:
         if _crash_matches(crash, b.regression):
@@ -464,7 +470,7 @@ def advance_bisections(config: FarmConfig, store: Store) -> None:
     from farm.scheduler.api import cancel_run, queue_run
 
     if config.bisect.auto:
-        _auto_request(store)
+        _auto_request(config, store)
     with store.session() as session:
         ids = session.scalars(select(Bisection.id).where(Bisection.state.in_(OPEN))).all()
     for bid in ids:

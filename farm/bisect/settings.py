@@ -13,6 +13,9 @@ class BisectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     auto: bool = Field(default=True, description="bisect every patched run that ends FAIL")
+    confidence: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="posterior an automatic bisection stops at"
+    )
     step_overhead_hours: float = Field(
         default=0.25, gt=0, description="build + boot before a bisect run starts soaking"
     )

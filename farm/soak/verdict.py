@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from farm.detect.counters import Points, evaluate, underflows
+from farm.detect.counters import Finding, Points, evaluate, underflows
 from farm.loads import Load
 from farm.soak.console import tail as console_tail
 from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
@@ -72,6 +72,37 @@ def _warmup_end(run: Run, load: Load, readings: list[Reading]) -> float:
     return start + load.warmup
 
 
+def _judge_counters(
+    session: Session,
+    run: Run,
+    load: Load,
+    readings: list[Reading],
+    details: dict[str, Any],
+    *,
+    quiesced: bool,
+) -> tuple[list[Finding], list[str]]:
+    """The load's counter expectations against the run's samples and its baseline's.
+    A run that crashed or hung never quiesced: the trends measured while the load ran
+    still count (a leak seen before the crash is a leak), final values do not exist."""
+    counters = {e.counter for e in load.expect}
+    expect = [e for e in load.expect if quiesced or e.rule != "returns-to-zero"]
+    base = baseline_for(session, run) if run.kind != RunKind.BASELINE else None
+    base_points = None
+    if base is not None:
+        base_readings = run_readings(session, base.id, KeyCache())
+        if base_readings:
+            base_points = _soak_points(
+                base_readings, _warmup_end(base, load, base_readings), counters
+            )
+        details["baseline_run"] = base.id
+    return evaluate(
+        expect,
+        soak=_soak_points(readings, _warmup_end(run, load, readings), counters),
+        final=_final(readings, counters),
+        baseline=base_points,
+    )
+
+
 def decide(
     session: Session, run: Run, load: Load, findings: dict[str, Any]
 ) -> tuple[Verdict, list[str], dict[str, Any]]:
@@ -85,10 +116,10 @@ def decide(
             reasons.append(findings[key])
     if "power_cycle" in findings:
         details["power_cycle"] = findings["power_cycle"]
-    if reasons:  # a crash, hang or reboot: keep the console's last words with the verdict
+    stopped = bool(reasons)  # a crash, hang or reboot: the load never quiesced
+    if stopped:  # keep the console's last words with the verdict
         details["console_tail"] = console_tail(session, run.id)
-    keys = KeyCache()
-    readings = run_readings(session, run.id, keys)
+    readings = run_readings(session, run.id, KeyCache())
     counter_findings = []
     if readings:
         first, last = readings[0].tainted, readings[-1].tainted
@@ -102,25 +133,9 @@ def decide(
                 + [{f"meminfo:{k}": v for k, v in r.meminfo.items()} for r in readings]
             )
         )
-        if not reasons:  # counters after a crash or hang prove nothing more
-            counters = {e.counter for e in load.expect}
-            base = baseline_for(session, run) if run.kind != RunKind.BASELINE else None
-            base_points = None
-            if base is not None:
-                base_readings = run_readings(session, base.id, keys)
-                if base_readings:
-                    base_points = _soak_points(
-                        base_readings, _warmup_end(base, load, base_readings), counters
-                    )
-                details["baseline_run"] = base.id
-            found, notes = evaluate(
-                load.expect,
-                soak=_soak_points(readings, _warmup_end(run, load, readings), counters),
-                final=_final(readings, counters),
-                baseline=base_points,
-            )
-            counter_findings.extend(found)
-            details["notes"].extend(notes)
+        found, notes = _judge_counters(session, run, load, readings, details, quiesced=not stopped)
+        counter_findings.extend(found)
+        details["notes"].extend(notes)
     else:
         details["notes"].append("no samples were taken")
     reasons.extend(f.reason() for f in counter_findings)

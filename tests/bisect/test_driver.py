@@ -200,15 +200,19 @@ def test_two_hosts_failing_the_same_way_share_one_bisection(store: Store, applic
     assert request_bisection(store, workstation) != first  # a cancelled hunt is not one
 
 
-def test_a_run_that_failed_only_a_counter_bisects_that_counter(
-    store: Store, application: int
+@pytest.mark.parametrize("crashes", [(), ((TITLE, 0.5),)], ids=["counter-only", "and-a-crash"])
+def test_a_run_that_failed_a_counter_bisects_that_counter_first(
+    store: Store, application: int, crashes: tuple[tuple[str, float], ...]
 ) -> None:
+    """A counter fails on every run of a bad kernel: a short, sure bisection. The
+    crash, random, is hunted when asked for (--regression)."""
     run = add_run(
         store,
         application,
         kind=RunKind.PATCHED,
         upto=4,
         verdict=Verdict.FAIL,
+        crashes=crashes,
         reasons=["counter nr_anon_partially_mapped grew 0 -> 512"],
         details={"counter_failures": [{"counter": "nr_anon_partially_mapped", "rule": "x"}]},
     )
@@ -216,6 +220,9 @@ def test_a_run_that_failed_only_a_counter_bisects_that_counter(
     b = bisection(store, request_bisection(store, run))
 
     assert (b.regression, b.regression_kind) == ("nr_anon_partially_mapped", "counter")
+    if crashes:
+        crash_hunt = bisection(store, request_bisection(store, run, regression=TITLE))
+        assert (crash_hunt.regression, crash_hunt.regression_kind) == (TITLE, "crash")
 
 
 def test_an_alternative_crash_title_names_the_same_regression(
@@ -334,7 +341,7 @@ def test_a_boot_failure_of_a_kernel_that_already_ran_its_load_is_not_untestable(
     assert queued == [4]  # reproducing on the failing kernel goes on
 
 
-def test_a_counter_regression_reads_counter_verdicts_and_ignores_crashes(
+def test_a_counter_regression_reads_counter_verdicts_and_crashes_say_nothing_of_a_pass(
     cfg: FarmConfig, store: Store, application: int
 ) -> None:
     failed = {"counter_failures": [{"counter": "nr_anon_partially_mapped", "rule": "no-growth"}]}
@@ -351,6 +358,15 @@ def test_a_counter_regression_reads_counter_verdicts_and_ignores_crashes(
     bad = bisect_run(store, application, bid, upto=2, verdict=Verdict.FAIL, details=failed)
     good = bisect_run(store, application, bid, upto=1, verdict=Verdict.PASS)
     bisect_run(store, application, bid, upto=3, verdict=Verdict.FAIL, crashes=((OTHER, 0.5),))
+    leaked_then_crashed = bisect_run(
+        store,
+        application,
+        bid,
+        upto=3,
+        verdict=Verdict.FAIL,
+        crashes=((OTHER, 0.5),),
+        details=failed,
+    )
     bisect_run(store, application, bid, upto=3, verdict=None)  # busy: no free host
 
     advance_bisections(cfg, store)
@@ -360,6 +376,7 @@ def test_a_counter_regression_reads_counter_verdicts_and_ignores_crashes(
         (run, 4, Outcome.COUNTER_FAIL),
         (bad, 2, Outcome.COUNTER_FAIL),
         (good, 1, Outcome.COUNTER_PASS),
+        (leaked_then_crashed, 3, Outcome.COUNTER_FAIL),  # the trend before the crash
     ]
 
 

@@ -23,7 +23,7 @@ def test_it_splits_huge_pages_until_its_deadline(tmp_path: Path) -> None:
 
 def test_it_refuses_a_bad_command_line_with_its_usage(tmp_path: Path) -> None:
     binary = compile_binary("thp_churn", tmp_path)
-    for argv in ([], ["soon"], ["10", "1"], ["1", "2", "3"]):
+    for argv in ([], ["soon"], ["10", "1"], ["1", "16", "-1"], ["1", "2", "3", "4", "5"]):
         done = subprocess.run([str(binary), *argv], capture_output=True, text=True, timeout=10)
         assert done.returncode == 2 and "thp_churn" in done.stderr
 

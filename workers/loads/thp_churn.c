@@ -1,5 +1,5 @@
 /*
- * thp_churn SECONDS [MB] - split transparent huge pages until a deadline.
+ * thp_churn SECONDS [MB [CALM [BURST]]] - split transparent huge pages until a deadline.
  *
  * Maps 2 MB-aligned anonymous regions with MADV_HUGEPAGE and, huge page by huge
  * page, touches each one so the kernel backs it with a huge page, then splits it:
@@ -9,10 +9,17 @@
  * Loops until SECONDS have passed. MB (default 64) bounds the memory mapped at
  * once.
  *
- * The process puts itself in a memory cgroup whose memory.high is below MB, so
- * memory reclaim runs all the time and the deferred split shrinker
- * (deferred_split_scan) splits queued huge pages while the load goes on, as it
- * would on a busy machine. Without cgroup2 it runs unconfined and says so.
+ * The process puts itself in a memory cgroup that a child process, the squeezer,
+ * squeezes with memory.high the way another job of a busy machine would: at moments
+ * unrelated to the load's rounds. Writing memory.high reclaims at once, in the
+ * writer, so the deferred split shrinker (deferred_split_scan) runs while the load
+ * is in the middle of a round with its huge pages half split. For the first CALM
+ * seconds (default 0) there is no limit: the queue fills and the shrinker stays
+ * idle. Then, with BURST 0 (the default), memory.high stays at 7/8 of MB: steady
+ * reclaim. With BURST > 0, memory.high drops to 3/4 of MB, deep enough to swap, for
+ * BURST_LEN seconds at random moments BURST seconds apart on average (each second
+ * starts one with probability 1/BURST), and is lifted in between.
+ * Without cgroup2 it runs unconfined and says so.
  * Built static on the controller by farm (farm/soak/load.py) and copied to the host.
  */
 #define _GNU_SOURCE
@@ -23,14 +30,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define HPAGE (2UL << 20)
 #define PAGE 4096UL
 #define CGROOT "/sys/fs/cgroup"
+#define BURST_LEN 5
 
 #ifndef MADV_HUGEPAGE
 #define MADV_HUGEPAGE 14
@@ -48,8 +59,8 @@ static int write_file(const char *path, const char *text)
 	return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* Confine the load to a memory cgroup with memory.high at 7/8 of its mapping. */
-static void enter_memcg(size_t len)
+/* Confine the load to a memory cgroup, without a limit until the squeezer sets one. */
+static void enter_memcg(void)
 {
 	char path[128], value[32];
 
@@ -60,8 +71,7 @@ static void enter_memcg(size_t len)
 	write_file(CGROOT "/cgroup.subtree_control", "+memory");
 	snprintf(cgroup_dir, sizeof(cgroup_dir), CGROOT "/thp_churn.%d", (int)getpid());
 	snprintf(path, sizeof(path), "%s/memory.high", cgroup_dir);
-	snprintf(value, sizeof(value), "%zu", len / 8 * 7);
-	if (mkdir(cgroup_dir, 0755) != 0 || write_file(path, value) != 0) {
+	if (mkdir(cgroup_dir, 0755) != 0 || write_file(path, "max") != 0) {
 		fprintf(stderr, "thp_churn: no memory cgroup (%s), running unconfined\n",
 			strerror(errno));
 		rmdir(cgroup_dir);
@@ -92,6 +102,21 @@ static void enable_thp(void)
 		fprintf(stderr, "thp_churn: transparent huge pages were off, turned them on\n");
 }
 
+/* memory.high: 0 lifts the limit. */
+static void set_high(size_t bytes)
+{
+	char path[128], value[32];
+
+	if (!cgroup_dir[0])
+		return;
+	snprintf(path, sizeof(path), "%s/memory.high", cgroup_dir);
+	if (bytes)
+		snprintf(value, sizeof(value), "%zu", bytes);
+	else
+		snprintf(value, sizeof(value), "max");
+	write_file(path, value);
+}
+
 static void leave_memcg(void)
 {
 	char value[32];
@@ -112,6 +137,30 @@ static uint64_t next_random(void)
 	rng_state ^= rng_state >> 7;
 	rng_state ^= rng_state << 17;
 	return rng_state;
+}
+
+/* The squeezer (see the top); -1 when it could not start: the load runs unsqueezed. */
+static pid_t start_squeezer(size_t len, long calm, long burst)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	rng_state ^= (uint64_t)getpid() << 32;
+	sleep((unsigned int)calm);
+	if (!burst) {
+		set_high(len / 8 * 7);
+		_exit(0);
+	}
+	for (;;) {
+		sleep(1);
+		if (next_random() % (uint64_t)burst)
+			continue;
+		set_high(len / 4 * 3);
+		sleep(BURST_LEN);
+		set_high(0);
+	}
 }
 
 static void *map_aligned(size_t len)
@@ -168,26 +217,35 @@ static void churn(size_t len, unsigned long round)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: thp_churn SECONDS [MB]\n");
+	if (argc < 2 || argc > 5) {
+		fprintf(stderr, "usage: thp_churn SECONDS [MB [CALM [BURST]]]\n");
 		return 2;
 	}
 	char *end;
 	long seconds = strtol(argv[1], &end, 10);
-	long mb = argc == 3 ? strtol(argv[2], NULL, 10) : 64;
-	if (*end || seconds <= 0 || mb < 2) {
-		fprintf(stderr, "thp_churn: SECONDS must be > 0 and MB >= 2\n");
+	long mb = argc > 2 ? strtol(argv[2], NULL, 10) : 64;
+	long calm = argc > 3 ? strtol(argv[3], NULL, 10) : 0;
+	long burst = argc > 4 ? strtol(argv[4], NULL, 10) : 0;
+	if (*end || seconds <= 0 || mb < 2 || calm < 0 || burst < 0) {
+		fprintf(stderr, "thp_churn: SECONDS must be > 0, MB >= 2, CALM and BURST >= 0\n");
 		return 2;
 	}
 	size_t len = ((size_t)mb << 20) & ~(HPAGE - 1);
 	time_t deadline = time(NULL) + seconds;
 	unsigned long round = 0;
+	pid_t squeezer = -1;
 
 	rng_state = ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
 	enable_thp();
-	enter_memcg(len);
+	enter_memcg();
+	if (cgroup_dir[0])
+		squeezer = start_squeezer(len, calm, burst);
 	while (time(NULL) < deadline)
 		churn(len, round++);
+	if (squeezer > 0) {
+		kill(squeezer, SIGKILL);
+		waitpid(squeezer, NULL, 0);
+	}
 	leave_memcg();
 	printf("thp_churn: %lu rounds of %ld MB\n", round, mb);
 	return 0;
