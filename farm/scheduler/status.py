@@ -13,6 +13,8 @@ from farm.scheduler.api import status_of
 from farm.soak.statemachine import TERMINAL
 from farm.store import Store
 from farm.store.base import utcnow
+from farm.store.hosts import Health
+from farm.store.hosts import states as host_healths
 from farm.store.runs import Run
 from farm.store.samples import HostState
 
@@ -22,6 +24,7 @@ def farm_status(config: FarmConfig, store: Store, *, include_recent: bool) -> di
     stale = 3 * config.scheduler.sample_interval
     with store.session() as session:
         states = {h.host: h for h in session.scalars(select(HostState))}
+        healths = host_healths(session)
         condition: ColumnElement[bool] = Run.state.not_in(TERMINAL)
         if include_recent:
             condition = or_(condition, Run.ended_at >= utcnow() - dt.timedelta(days=1))
@@ -40,6 +43,7 @@ def farm_status(config: FarmConfig, store: Store, *, include_recent: bool) -> di
                 "up": bool(state and state.up and last_ok and now - last_ok <= stale),
                 "last_contact_seconds_ago": round(now - last_ok, 1) if last_ok else None,
                 "run": state.run_id if state else None,
+                "health": str(healths.get(host.name, Health.UNKNOWN)),
             }
         )
     return {"hosts": hosts, "runs": runs}
@@ -52,12 +56,13 @@ def render(data: dict[str, Any]) -> None:
     console = Console()
     if not console.is_terminal:  # piped into a file or grep: no 80-column squeeze
         console = Console(width=200)
-    hosts = Table("host", "kind", "up", "last contact", "run", title="hosts")
+    hosts = Table("host", "kind", "health", "up", "last contact", "run", title="hosts")
     for h in data["hosts"]:
         ago = h["last_contact_seconds_ago"]
         hosts.add_row(
             h["name"],
             h["kind"],
+            h["health"],
             "yes" if h["up"] else "no",
             f"{ago:.0f}s ago" if ago is not None else "never",
             str(h["run"] or "-"),

@@ -190,6 +190,10 @@ def test_the_cli_takes_hosts_out_and_back_with_their_history(farm_toml: Path) ->
         "name": "vm", "previous": "UNKNOWN", "health": "MAINTENANCE", "reason": "new SSD",
         "health_check_run": None, "alerts_acknowledged": 0,
     }  # fmt: skip
+    status = CliRunner().invoke(cli, ["status", "--json"], env={"FARM_CONFIG": str(farm_toml)})
+    assert [(h["name"], h["health"]) for h in json.loads(status.stdout)["hosts"]] == [
+        ("laptop", "UNKNOWN"), ("vm", "MAINTENANCE"),
+    ]  # fmt: skip
     listed = {row["name"]: row for row in json.loads(farm(farm_toml, "list", "--json").stdout)}
     assert (listed["vm"]["health"], listed["vm"]["health_reason"]) == ("MAINTENANCE", "new SSD")
     assert (listed["laptop"]["health"], listed["laptop"]["health_reason"]) == (
