@@ -62,7 +62,8 @@ def netconsole_param(host: HostConfig, controller_ip: str, port: int = DEFAULT_P
 
     The source address is the host's own when its inventory address is an IPv4
     literal (needed when netconsole starts before the network is configured), the
-    guest's for a QEMU host; the interface is ``[hosts.console] device`` or the
+    guest's for a QEMU host or one reached on loopback (a VM behind a forwarded port,
+    like the disk-booted test VM); the interface is ``[hosts.console] device`` or the
     kernel's default, eth0. The target MAC is left out: netconsole broadcasts.
     """
     try:
@@ -74,13 +75,14 @@ def netconsole_param(host: HostConfig, controller_ip: str, port: int = DEFAULT_P
     device = host.console.device or ""
     if device and not _DEVICE.match(device):
         raise UserError(f"host {host.name}: console.device {device!r} is not an interface name")
-    if host.kind == "qemu":
-        source = QEMU_GUEST_IP  # its inventory address is the controller's forwarded port
+    try:
+        address: ipaddress.IPv4Address | None = ipaddress.IPv4Address(host.address)
+    except ValueError:
+        address = None  # a host name: the kernel takes the interface's address
+    if host.kind == "qemu" or (address is not None and address.is_loopback):
+        source = QEMU_GUEST_IP  # reached through a forwarded port: a user-mode guest
     else:
-        try:
-            source = str(ipaddress.IPv4Address(host.address))
-        except ValueError:
-            source = ""  # a host name: the kernel takes the interface's address
+        source = str(address or "")
     tgt_port = host.console.port or port
     return f"netconsole=+@{source}/{device},{tgt_port}@{target}/"
 

@@ -185,6 +185,10 @@ def test_the_kernel_argument_names_the_host_and_the_listener() -> None:
     assert netconsole_param(vm, QEMU_CONTROLLER_IP, 7000) == (
         "netconsole=+@10.0.2.15/,7000@10.0.2.2/"
     )
+    forwarded = HostConfig(name="diskvm", kind="ssh", address="127.0.0.1", port=2222)
+    assert netconsole_param(forwarded, QEMU_CONTROLLER_IP, 6666) == (
+        "netconsole=+@10.0.2.15/,6666@10.0.2.2/"
+    )
     with pytest.raises(UserError, match=r"IPv4 address, not 'controller\.lab'"):
         netconsole_param(metal, "controller.lab", 6666)
     evil = HostConfig(
