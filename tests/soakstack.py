@@ -24,6 +24,7 @@ from netutil import free_port, wait_listening
 
 from farm.config import FarmConfig, load_config
 from farm.hosts import keys
+from farm.hosts.qemu import QemuVm
 from farm.localstack import LocalStack
 from farm.store import Store
 
@@ -147,3 +148,23 @@ def stack(soak_config: FarmConfig, tmp_path: Path) -> Iterator[LocalStack]:
     assert soak_config.source is not None
     with LocalStack(soak_config.source, tmp_path / "logs") as local:
         yield local
+
+
+@contextlib.contextmanager
+def qemu_services(
+    config: FarmConfig, log_dir: Path, hosts: tuple[str, ...]
+) -> Iterator[tuple[FarmConfig, Store, LocalStack]]:
+    """A private Redis, one worker serving ``hosts`` and beat, for QEMU hosts; the VMs
+    are stopped at the end whatever happened."""
+    assert config.source is not None
+    store = Store(config.db_url)
+    with LocalStack(config.source, log_dir) as local:
+        config = config.model_copy(update={"broker_url": local.broker_url})
+        local.start_worker("worker-1", hosts=list(hosts), concurrency=3)
+        local.start_beat()
+        try:
+            yield config, store, local
+        finally:
+            for name in hosts:
+                QemuVm(config.host(name), config.data_dir).stop()
+            store.dispose()

@@ -358,15 +358,30 @@ def _start(config: FarmConfig, session: Session, b: Bisection, run: Run) -> None
     log.info("bisection %s started: %s patches, %r", b.id, run.upto, b.regression)
 
 
+def _submitted_runs(session: Session, run: Run) -> list[tuple[Run, int]]:
+    """(run, kernel) of the submission that failed: the failing run, the patched runs
+    of the same applied series on the other hosts (one bisection hunts for both, so it
+    pools their evidence), and the baseline each was judged against."""
+    twins = session.scalars(
+        select(Run)
+        .where(
+            Run.kind == RunKind.PATCHED,
+            Run.application_id == run.application_id,
+            Run.upto == run.upto,
+            Run.id != run.id,
+        )
+        .order_by(Run.id)
+    )
+    patched = [run, *twins]
+    bases = {b.id: b for r in patched if (b := _base_run(session, r)) is not None}
+    return [(r, r.upto) for r in patched] + [(b, 0) for b in bases.values()]
+
+
 def _record_evidence(session: Session, b: Bisection, run: Run) -> tuple[Engine, list[InFlight]]:
     """Feed the engine what is new since the last tick; the runs still in flight."""
     engine = persist.engine_of(b)
     held: dict[int, Evidence] = {e.run_id: e for e in engine.log if e.run_id is not None}
-    runs: list[tuple[Run, int]] = [(run, run.upto)]
-    base = _base_run(session, run)
-    if base is not None:
-        runs.append((base, 0))
-    runs += [
+    runs = _submitted_runs(session, run) + [
         (r, r.upto)
         for r in session.scalars(select(Run).where(Run.bisection_id == b.id).order_by(Run.id))
     ]

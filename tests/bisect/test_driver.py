@@ -200,6 +200,29 @@ def test_two_hosts_failing_the_same_way_share_one_bisection(store: Store, applic
     assert request_bisection(store, workstation) != first  # a cancelled hunt is not one
 
 
+def test_the_shared_bisection_pools_both_hosts_failures_and_baselines(
+    cfg: FarmConfig, store: Store, application: int
+) -> None:
+    bases = [
+        add_run(store, application, kind=RunKind.BASELINE, upto=0, verdict=Verdict.PASS, host=h)
+        for h in ("laptop", "workstation")
+    ]
+    laptop = failing_run(store, application, host="laptop", details={"baseline_run": bases[0]})
+    workstation = failing_run(
+        store, application, host="workstation", details={"baseline_run": bases[1]}
+    )
+    bid = request_bisection(store, laptop, hosts=["laptop"])
+
+    advance_bisections(cfg, store)
+
+    assert [(r, k, o) for r, k, o, _ in steps(store, bid)] == [
+        (laptop, 4, Outcome.MATCHING),
+        (workstation, 4, Outcome.MATCHING),  # the other host's failure counts too
+        (bases[0], 0, Outcome.CLEAN),
+        (bases[1], 0, Outcome.CLEAN),
+    ]
+
+
 @pytest.mark.parametrize("crashes", [(), ((TITLE, 0.5),)], ids=["counter-only", "and-a-crash"])
 def test_a_run_that_failed_a_counter_bisects_that_counter_first(
     store: Store, application: int, crashes: tuple[tuple[str, float], ...]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from kernel_fixtures import KernelBuildEnv
+from soakstack import qemu_services
 from sqlalchemy import select
 
 from farm.bisect.driver import wait_for_bisection
@@ -32,7 +33,6 @@ from farm.build import KernelArtifacts
 from farm.build.tree import BASE_TAG
 from farm.config import FarmConfig, load_config
 from farm.git import git, resolve
-from farm.hosts.qemu import QemuVm
 from farm.localstack import LocalStack
 from farm.scheduler.api import submit_runs, wait_for_runs
 from farm.store import Store
@@ -160,18 +160,8 @@ def applied(
 def stack(
     bisect_config: FarmConfig, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[FarmConfig, Store, LocalStack]]:
-    assert bisect_config.source is not None
-    store = Store(bisect_config.db_url)
-    with LocalStack(bisect_config.source, tmp_path_factory.mktemp("logs")) as local:
-        config = bisect_config.model_copy(update={"broker_url": local.broker_url})
-        local.start_worker("worker-1", hosts=list(NAMES), concurrency=3)
-        local.start_beat()
-        try:
-            yield config, store, local
-        finally:
-            for name in NAMES:
-                QemuVm(config.host(name), config.data_dir).stop()
-            store.dispose()
+    with qemu_services(bisect_config, tmp_path_factory.mktemp("logs"), NAMES) as running:
+        yield running
 
 
 def _first_bisection(store: Store, timeout: float) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from kernel_fixtures import KernelBuildEnv
+from soakstack import qemu_services
 from sqlalchemy import select
 
 from farm.build import KernelArtifacts
@@ -102,18 +103,8 @@ def qemu_config(
 def qemu_stack(
     qemu_config: FarmConfig, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[FarmConfig, Store, LocalStack]]:
-    assert qemu_config.source is not None
-    store = Store(qemu_config.db_url)
-    with LocalStack(qemu_config.source, tmp_path_factory.mktemp("logs")) as stack:
-        config = qemu_config.model_copy(update={"broker_url": stack.broker_url})
-        stack.start_worker("worker-1", hosts=list(NAMES), concurrency=3)
-        stack.start_beat()
-        try:
-            yield config, store, stack
-        finally:
-            for name in NAMES:
-                QemuVm(config.host(name), config.data_dir).stop()
-            store.dispose()
+    with qemu_services(qemu_config, tmp_path_factory.mktemp("logs"), NAMES) as running:
+        yield running
 
 
 def test_a_series_on_two_qemu_hosts_runs_baseline_and_patched_soaks_to_verdicts(
