@@ -109,6 +109,15 @@ class LaptopConfig(_Strict):
     inhibit_sleep: bool = True
 
 
+class MetalConfig(_Strict):
+    """How farm installs and boots test kernels on a machine of its own (docs/baremetal.md)."""
+
+    initramfs: Literal["auto", "none", "initramfs-tools", "dracut"] = "auto"
+    keep_kernels: int = Field(default=3, ge=1, description="farm kernels kept in /boot/farm")
+    panic_seconds: int = Field(default=10, ge=1, description="panic=N: reboot to the default")
+    cmdline: str = Field(default="", description="added to the test kernel's command line")
+
+
 class HostConfig(_Strict):
     """One test machine of the inventory."""
 
@@ -124,6 +133,7 @@ class HostConfig(_Strict):
     power: PowerConfig = PowerConfig()
     console: ConsoleConfig = ConsoleConfig()
     qemu: QemuConfig | None = None
+    metal: MetalConfig = MetalConfig()
     tags: list[str] = []
     connect_timeout: float = Field(default=10.0, gt=0)
     command_timeout: float = Field(default=300.0, gt=0)

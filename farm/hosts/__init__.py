@@ -31,9 +31,10 @@ from farm.hosts.base import (
 )
 from farm.hosts.console import NullConsole, SerialFileConsole
 from farm.hosts.netconsole import NetconsoleConsole
+from farm.hosts.oneshot import GrubBoot, KexecBoot
 from farm.hosts.power import CommandPower, ManualPower, NoPower, QemuPower
 from farm.hosts.qemu import KernelImage, QemuBoot, QemuHost
-from farm.hosts.remote import PendingBoot, RemoteHost
+from farm.hosts.remote import RemoteHost
 
 HOST_KINDS: dict[str, type[RemoteHost]] = {"ssh": RemoteHost, "qemu": QemuHost}
 POWER: dict[str, Callable[[HostConfig, Path], Power]] = {
@@ -49,8 +50,8 @@ CONSOLES: dict[str, Callable[[HostConfig, Path], Console]] = {
 }
 BOOT_METHODS: dict[str, Callable[[HostConfig, Path], BootMethod]] = {
     "qemu": QemuBoot,
-    "grub": PendingBoot,
-    "kexec": PendingBoot,
+    "grub": GrubBoot,
+    "kexec": KexecBoot,
 }
 
 

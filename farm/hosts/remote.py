@@ -16,6 +16,7 @@ from typing import NoReturn
 from farm.config import HostConfig
 from farm.errors import FarmError, InfraError, KernelError
 from farm.hosts import keys
+from farm.hosts.aftermath import Aftermath, collect_aftermath
 from farm.hosts.base import (
     BootableKernel,
     BootedKernel,
@@ -38,6 +39,21 @@ _PROBE = (
     f"uname -r; cat {BOOT_ID}; cut -d' ' -f1 /proc/uptime; stat -f -c '%a %S' /; "
     "if grep -qw pstore /proc/filesystems; then echo pstore; else echo no-pstore; fi"
 )
+
+
+def endpoint_for(c: HostConfig, data_dir: Path) -> SshEndpoint:
+    """How to reach a machine with sshd, from its inventory entry."""
+    return SshEndpoint(
+        name=c.name,
+        address=c.address,
+        port=c.port,
+        user=c.user,
+        key=c.key or keys.client_key(data_dir),
+        known_hosts=c.known_hosts or keys.known_hosts_path(data_dir),
+        connect_timeout=c.connect_timeout,
+        command_timeout=c.command_timeout,
+        allow_agent=c.allow_agent,
+    )
 
 
 class RemoteHost(_Host):
@@ -67,18 +83,7 @@ class RemoteHost(_Host):
         return self._console
 
     def endpoint(self) -> SshEndpoint:
-        c = self.config
-        return SshEndpoint(
-            name=c.name,
-            address=c.address,
-            port=c.port,
-            user=c.user,
-            key=c.key or keys.client_key(self.data_dir),
-            known_hosts=c.known_hosts or keys.known_hosts_path(self.data_dir),
-            connect_timeout=c.connect_timeout,
-            command_timeout=c.command_timeout,
-            allow_agent=c.allow_agent,
-        )
+        return endpoint_for(self.config, self.data_dir)
 
     def transport(self, connect_timeout: float | None = None) -> Transport:
         from farm.hosts.ssh import connect  # Fabric loads only when a host is contacted
@@ -93,12 +98,34 @@ class RemoteHost(_Host):
         self.boot_method.install(kernel, cmdline)
         booted = self._wait(self.config.boot_timeout, since)
         if booted.release != kernel.release or kernel.build_id not in booted.version:
-            self._blame(
-                since,
+            what = (
                 f"{self.name} runs {booted.release} {booted.version!r}, not the kernel farm "
-                f"booted ({kernel.release}, build id {kernel.build_id})",
+                f"booted ({kernel.release}, build id {kernel.build_id})"
             )
+            if self.config.kind == "ssh":
+                # A one-shot boot falls back to the default kernel: the test kernel failed.
+                raise KernelError(f"{what}: the test kernel did not stay up{self._evidence()}")
+            self._blame(since, what)
         return booted
+
+    def aftermath(self) -> Aftermath | None:
+        """What the host kept of a crash of its last boot (None for a QEMU VM, whose
+        crash ends its process: its console has it all)."""
+        if self.config.kind != "ssh":
+            return None
+        with self.transport() as ssh:
+            return collect_aftermath(ssh, user=self.config.user, host=self.name)
+
+    def _evidence(self) -> str:
+        try:
+            found = self.aftermath()
+        except FarmError as exc:
+            return f" (no evidence collected: {exc})"
+        if found is None or found.empty:
+            return " (no pstore record, no kernel log of the previous boot)"
+        titles = [crash.title for crash in found.crashes()]
+        named = f": {'; '.join(titles)}" if titles else ""
+        return f"{named}\n--- pstore and previous boot's kernel log ---\n{found.text[-8000:]}"
 
     def wait_ready(self, timeout: float | None = None) -> BootedKernel:
         return self._wait(timeout or self.config.boot_timeout, self._boot_console_offset())
@@ -174,17 +201,3 @@ class RemoteHost(_Host):
         if health.free_disk_bytes < _MIN_FREE_DISK:
             free_mib = health.free_disk_bytes // (1024 * 1024)
             health.problems.append(f"only {free_mib} MiB free on / (need 100 MiB)")
-
-
-class PendingBoot(BootMethod):
-    """Bare-metal boot methods (grub one-shot, kexec) arrive in their own issue."""
-
-    def __init__(self, config: HostConfig, data_dir: Path) -> None:
-        self.name = config.boot or "none"
-        self.host = config.name
-
-    def install(self, kernel: BootableKernel, cmdline: str) -> None:
-        raise InfraError(*self.problems())
-
-    def problems(self) -> list[str]:
-        return [f"boot method {self.name!r} of {self.host} is not implemented yet"]
