@@ -33,6 +33,7 @@ from farm.errors import FarmBug, FarmError, InfraError, KernelError, UserError
 from farm.hosts import health as host_health
 from farm.hosts import laptop
 from farm.hosts.base import CommandTimeout, Host, HostUnreachable, Transport
+from farm.hosts.remote import RemoteHost
 from farm.loads import Load, get_load
 from farm.soak import console as console_mod
 from farm.soak import load as load_mod
@@ -502,7 +503,15 @@ def _collecting(ctx: Ctx, snap: Snap) -> Outcome:
     if "hang" not in findings and "reboot" not in findings:
         # A crashed host that still answers keeps nothing of the load running.
         _stop_load(ctx, snap.run.id)
+    evidence = _aftermath(ctx, findings)
     with ctx.store.session() as session:
+        if evidence:  # titled like the console's crashes, before the verdict reads them
+            run_id, host = snap.run.id, ctx.host.name
+            console_mod.store_lines(session, run_id=run_id, host=host, lines=evidence)
+            session.flush()
+            console_mod.scan(
+                session, run_id=run_id, host=host, scan_from=snap.progress.console_scan_from
+            )
         verdict, reasons, details = decide(session, snap.run, load, findings)
     return Outcome(
         verdict=(verdict, reasons),
@@ -510,6 +519,23 @@ def _collecting(ctx: Ctx, snap: Snap) -> Outcome:
         run={"details": laptop.with_notes({**snap.run.details, **details}, _notes(snap))},
         release_host=True,
     )
+
+
+def _aftermath(ctx: Ctx, findings: dict[str, Any]) -> list[str]:
+    """A machine of one's own that rebooted (panic=N, or our power cycle) kept its crash
+    in pstore or its previous boot's journal: read, once it is up, as console lines.
+    A QEMU host's crash is all on its console already."""
+    if ctx.host.config.kind != "ssh" or not {"reboot", "power_cycle"} & set(findings):
+        return []
+    if not isinstance(ctx.host, RemoteHost):
+        return []
+    try:
+        ctx.host.wait_ready()
+        found = ctx.host.aftermath()
+    except FarmError as exc:
+        log.warning("%s: no crash evidence collected after the reboot: %s", ctx.host.name, exc)
+        return []
+    return found.text.splitlines() if found else []
 
 
 def _notes(snap: Snap) -> list[str]:
