@@ -19,6 +19,7 @@ from farm.store.bisect import Bisection, BisectStep
 from farm.store.runs import Crash, Run
 from farm.store.samples import run_readings, series_of
 from farm.store.series import Patch, Series
+from farm.units import format_duration
 
 
 def _patch_ref(p: Patch) -> PatchRef:
@@ -59,12 +60,27 @@ def _reproduce(series: Series | None, run: Run | None, culprit: int | None) -> l
         return []
     hosts = f" --hosts {shlex.quote(run.host)}" if run else ""
     load = f" --load {shlex.quote(run.load)}" if run else ""
-    soak = f" --soak {round(run.soak_seconds / 3600)}h" if run else ""
+    soak = f" --soak {format_duration(run.soak_seconds)}" if run else ""
     base = f"farm submit {shlex.quote(series.source)}{hosts}{load}{soak}"
     lines = [f"{base} --upto {culprit}"]
     if culprit > 1:
         lines += ["# the kernel before it should pass:", f"{base} --upto {culprit - 1}"]
     return lines
+
+
+def _failures(run: Run | None, regression: str) -> tuple[str | None, list[str]]:
+    """What the failing run's verdict said of the counter (its values against the
+    baseline), and its other failures."""
+    if run is None:
+        return None, []
+    prefix = f"counter {regression}: "
+    mine = [r.removeprefix(prefix) for r in run.reasons if r.startswith(prefix)]
+    others = [
+        r.removeprefix("crash: ")
+        for r in run.reasons
+        if not r.startswith(prefix) and r.removeprefix("crash: ") != regression
+    ]
+    return "; ".join(mine) or None, others
 
 
 def _one_per_run(log: list[Evidence]) -> list[Evidence]:
@@ -87,6 +103,8 @@ def build_input(session: Session, bisection_id: int) -> ReportInput:
     steps = session.scalars(
         select(BisectStep).where(BisectStep.bisection_id == b.id).order_by(BisectStep.seq)
     )
+    failing = session.get(Run, b.run_id)
+    summary, also_seen = _failures(failing, b.regression)
     return ReportInput(
         bisection_id=b.id,
         series_title=series.title if series else f"run {b.run_id}",
@@ -95,6 +113,8 @@ def build_input(session: Session, bisection_id: int) -> ReportInput:
         regression=b.regression,
         regression_kind=b.regression_kind,
         stack=_stack(session, b),
+        counter_summary=summary if b.regression_kind == "counter" else None,
+        also_seen=also_seen,
         culprit=culprit,
         confidence=decision.confidence,
         credible_set=decision.credible_set,
@@ -111,5 +131,5 @@ def build_input(session: Session, bisection_id: int) -> ReportInput:
         ],
         posterior_steps=[s.posterior for s in steps],
         counters=_counters(session, b) if b.regression_kind == "counter" else [],
-        reproduce=_reproduce(series, session.get(Run, b.run_id), decision.culprit),
+        reproduce=_reproduce(series, failing, decision.culprit),
     )

@@ -45,6 +45,9 @@ class ReportInput(BaseModel):
     regression_kind: str = "crash"
     stack: list[str] = Field(default=[], description="top of the decoded stack")
     counter_summary: str | None = Field(None, description="e.g. '78299 vs baseline 0'")
+    also_seen: list[str] = Field(
+        default=[], description="the failing run's other failures, e.g. a crash title"
+    )
     culprit: PatchRef | None = None
     confidence: float
     credible_set: list[int] = Field(default=[], description="patch numbers; 0 = no culprit")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from farm.report.model import ReportInput
+from farm.units import format_duration
 
 WIDTH = 78
 
@@ -27,18 +28,29 @@ def verdict(ri: ReportInput) -> str:
 def what_regressed(ri: ReportInput) -> list[str]:
     if ri.regression_kind == "counter":
         line = f"Counter {ri.regression} regressed"
-        return [line + (f": {ri.counter_summary}." if ri.counter_summary else ".")]
-    lines = [f"Crash: {ri.regression}"]
-    if ri.stack:
-        lines += ["Call trace (top):", *(f"  {frame}" for frame in ri.stack[:8])]
+        lines = [line + (f": {ri.counter_summary}." if ri.counter_summary else ".")]
+    else:
+        lines = [f"Crash: {ri.regression}"]
+        if ri.stack:
+            lines += ["Call trace (top):", *(f"  {frame}" for frame in ri.stack[:8])]
+    if ri.also_seen:
+        lines += ["Also seen on the failing kernel: " + "; ".join(ri.also_seen) + "."]
     return lines
 
 
+def uptime(hours: float) -> str:
+    """11h35m, 1m42s: minutes-long demo runs and day-long soaks in one column."""
+    seconds = hours * 3600
+    return format_duration(seconds if seconds < 3600 else round(seconds / 60) * 60)
+
+
 def run_table(ri: ReportInput) -> list[str]:
-    rows = [f"{'kernel':<10} {'host':<16} {'boot':<12} {'hours':>7}  outcome"]
+    rows = [f"{'kernel':<10} {'host':<16} {'boot':<12} {'uptime':>8}  outcome"]
     for r in ri.runs:
         kernel = "base" if r.kernel == 0 else f"+{r.kernel:02d}"
-        rows.append(f"{kernel:<10} {r.host[:16]:<16} {r.boot[:12]:<12} {r.hours:7.1f}  {r.outcome}")
+        rows.append(
+            f"{kernel:<10} {r.host[:16]:<16} {r.boot[:12]:<12} {uptime(r.hours):>8}  {r.outcome}"
+        )
     return rows
 
 

@@ -28,6 +28,9 @@ COVER = "<cover.1715000000.git.dev@example.org>"
 TITLE = "BUG: corrupted list in deferred_split_scan"
 
 
+LEAK = "nr_anon_transparent_hugepages"
+
+
 def patch_id(i: int) -> str:
     return f"<patch{i:02d}.1715000000.git.dev@example.org>"
 
@@ -68,6 +71,7 @@ def seed_store(store: Store, subject7: str = "mm: split THP on partial unmap") -
             host="workstation",
             load="kbuild-swap",
             soak_seconds=12 * 3600,
+            reasons=[f"crash: {TITLE}", f"counter {LEAK}: 1604 after quiesce, expected <= 0"],
         )
         s.add(run)
         s.flush()
@@ -130,6 +134,8 @@ def test_email_replies_to_the_culprit_patch_header_by_header(
     table = [line for line in body.splitlines() if line.startswith(("+", "base"))]
     assert len(table) == 10  # one line per boot
     assert any(line.startswith("+06") and "clean" in line for line in table)
+    assert any(line.startswith("+10") and " 11h36m " in line for line in table)  # uptime
+    assert f"Also seen on the failing kernel: counter {LEAK}: 1604 after quiesce" in words
     assert (
         "farm submit /srv/thp.mbox --hosts workstation --load kbuild-swap --soak 12h --upto 7"
         in words
