@@ -41,7 +41,7 @@
 #define HPAGE (2UL << 20)
 #define PAGE 4096UL
 #define CGROOT "/sys/fs/cgroup"
-#define BURST_LEN 5
+#define BURST_LEN 1
 
 #ifndef MADV_HUGEPAGE
 #define MADV_HUGEPAGE 14
