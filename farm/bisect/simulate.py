@@ -72,19 +72,41 @@ def make_strategy(cfg: SimConfig) -> Strategy:
     return Engine(cfg.patches, settings)
 
 
-class _Trial:
-    def __init__(self, cfg: SimConfig, rng: np.random.Generator, strategy: Strategy) -> None:
+@dataclass(frozen=True)
+class Truth:
+    """What the simulated farm knows and the strategy must find out."""
+
+    culprit: int  # kernels k >= culprit are bad; 0 and N+1 are allowed (no culprit)
+    scale: float  # Weibull scale of the crash time since boot on a bad kernel, hours
+    shape: float
+
+    @classmethod
+    def draw(cls, cfg: SimConfig, rng: np.random.Generator) -> Truth:
+        scale = cfg.mttf_hours / math.gamma(1.0 + 1.0 / cfg.shape)
+        return cls(int(rng.integers(1, cfg.patches + 1)), scale, cfg.shape)
+
+
+class Trial:
+    """One bisection against a simulated farm, from the strategy's current state."""
+
+    def __init__(
+        self,
+        cfg: SimConfig,
+        rng: np.random.Generator,
+        strategy: Strategy,
+        truth: Truth,
+        host_prefix: str = "h",  # another prefix keeps a rollout's boots apart from real ones
+    ) -> None:
         self.cfg, self.rng, self.strategy = cfg, rng, strategy
-        self.culprit = int(rng.integers(1, cfg.patches + 1))
-        self.scale = cfg.mttf_hours / math.gamma(1.0 + 1.0 / cfg.shape)
-        self.hosts = [_Host(f"h{i}") for i in range(cfg.hosts)]
+        self.culprit, self.scale, self.shape = truth.culprit, truth.scale, truth.shape
+        self.hosts = [_Host(f"{host_prefix}{i}") for i in range(cfg.hosts)]
         self.now = 0.0
         self.machine_hours = 0.0
         self.boots = 0
 
     def _crash_delay(self, kernel: int) -> float:
         bad = kernel >= self.culprit
-        return float(self.scale * self.rng.weibull(self.cfg.shape)) if bad else math.inf
+        return float(self.scale * self.rng.weibull(self.shape)) if bad else math.inf
 
     def _unrelated_delay(self) -> float:
         rate = self.cfg.false_crash_rate
@@ -121,11 +143,15 @@ class _Trial:
             h.unrelated_at = h.soak_start + self._unrelated_delay()
         h.end_at = max(self.now, h.soak_start) + test.hours
 
+    def first_crash(self) -> None:
+        """The failed run that starts a bisection: the full series crashed on one host."""
+        first = self.scale * self.rng.weibull(self.shape)
+        self.strategy.record(
+            Evidence(self.cfg.patches, self.hosts[0].name, "b0", first, Outcome.MATCHING)
+        )
+
     def run(self) -> tuple[bool, float]:
         """(named the right patch, wall-clock hours)."""
-        n = self.cfg.patches
-        first = self.scale * self.rng.weibull(self.cfg.shape)
-        self.strategy.record(Evidence(n, "h0", "b0", first, Outcome.MATCHING))
         while True:
             for r in self.strategy.pointless(self._in_flight()):
                 self._end(next(h for h in self.hosts if h.name == r.host), Outcome.CLEAN)
@@ -159,7 +185,9 @@ def simulate(cfg: SimConfig, progress: Callable[[int, int], None] | None = None)
     seeds = np.random.SeedSequence(cfg.seed).spawn(cfg.trials)
     correct, hours, machine = [], [], []
     for i, seed in enumerate(seeds):
-        trial = _Trial(cfg, np.random.default_rng(seed), make_strategy(cfg))
+        rng = np.random.default_rng(seed)
+        trial = Trial(cfg, rng, make_strategy(cfg), Truth.draw(cfg, rng))
+        trial.first_crash()
         ok, h = trial.run()
         correct.append(ok)
         hours.append(h)

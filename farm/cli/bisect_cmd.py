@@ -6,12 +6,18 @@ argument in its subcommands' place, so a leading number is routed to ``start``.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+
 import click
 from pydantic import ValidationError
 
 from farm.cli.common import emit_json, get_config, get_store, json_option
 from farm.errors import UserError
 from farm.units import parse_duration
+
+if TYPE_CHECKING:
+    from farm.store.bisect import Bisection
 
 
 def _hours(text: str) -> float:
@@ -69,7 +75,6 @@ def start(
     shows its progress until it names the first bad patch (or its budget runs out).
     """
     from farm.bisect.driver import request_bisection, wait_for_bisection
-    from farm.store.bisect import Bisection
 
     config = get_config(ctx)
     names = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
@@ -187,15 +192,37 @@ def bar(p: float, width: int = 40) -> str:
     return "#" * round(p * width)
 
 
+def _budget_left(b: Bisection) -> float:
+    """Wall-clock hours until the bisection's budget runs out (2000 with no budget)."""
+    from farm.soak.verdict import as_utc
+    from farm.store.base import utcnow
+
+    if b.max_hours is None:
+        return 2000.0
+    spent = (utcnow() - as_utc(b.created_at)).total_seconds() / 3600.0
+    return max(b.max_hours - spent, 1e-3)
+
+
 @bisect.command("status")
 @click.argument("bisection_id", type=int)
+@click.option(
+    "--rollouts",
+    type=click.IntRange(0),
+    default=24,
+    show_default=True,
+    help="Simulated continuations behind the expected hours left (0: skip).",
+)
 @json_option
 @click.pass_context
-def status(ctx: click.Context, bisection_id: int, as_json: bool) -> None:
-    """Show a bisection's posterior as a bar per patch, and its verdict so far."""
+def status(ctx: click.Context, bisection_id: int, rollouts: int, as_json: bool) -> None:
+    """Show a bisection's posterior as a bar per patch, and its verdict so far.
+
+    The expected hours left come from simulating the rest of the bisection forward
+    from its posterior (farm/bisect/forecast.py), on as many hosts as it tests on.
+    """
     from sqlalchemy import select
 
-    from farm.bisect import persist
+    from farm.bisect import forecast, persist
     from farm.store.bisect import Bisection, BisectState
     from farm.store.runs import Run, RunState
 
@@ -218,6 +245,10 @@ def status(ctx: click.Context, bisection_id: int, as_json: bool) -> None:
         in_flight = [
             {"run": r.id, "kernel": r.upto, "host": r.host, "state": r.state.value} for r in running
         ]
+        hosts = len(b.hosts) or len({ev.host for ev in engine.log})
+        left = None
+        if b.state == BisectState.RUNNING and rollouts:
+            left = forecast.hours_left(engine, hosts, rollouts, max_hours=_budget_left(b))
         info = {
             "id": b.id,
             "state": b.state.value,
@@ -229,6 +260,7 @@ def status(ctx: click.Context, bisection_id: int, as_json: bool) -> None:
             "evidence": len(engine.log),
             "in_flight": in_flight,
             "reason": decision.reason,
+            "expected_hours_left": None if left is None else dataclasses.asdict(left),
         }
     if as_json:
         emit_json(info)
@@ -243,3 +275,9 @@ def status(ctx: click.Context, bisection_id: int, as_json: bool) -> None:
         f"{info['evidence']} pieces of evidence; {decision.reason}; "
         f"credible set {decision.credible_set}"
     )
+    if left is not None:
+        click.echo(
+            f"expected hours left: {left.mean_hours:g} (median {left.median_hours:g}, "
+            f"90% within {left.p90_hours:g}; {left.rollouts} simulated continuations "
+            f"on {max(hosts, 1)} hosts)"
+        )

@@ -94,15 +94,18 @@ def test_persisted_steps_resume_after_a_restart(
             )
         )
     restarted.dispose()
-    main(["bisect", "status", str(bid), "--json"])
+    main(["bisect", "status", str(bid), "--rollouts", "4", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert out["evidence"] == 4 and len(out["posterior"]) == 10
+    left = out["expected_hours_left"]
+    assert left["rollouts"] == 4 and 0 < left["median_hours"] <= left["p90_hours"]
     assert [(r["kernel"], r["host"], r["state"]) for r in out["in_flight"]] == [
         (6, "laptop", "soaking")
     ]
     assert max(range(10), key=lambda i: out["posterior"][i]) + 1 in (6, 7)
-    main(["bisect", "status", str(bid)])
+    main(["bisect", "status", str(bid), "--rollouts", "4"])
     text = capsys.readouterr().out
+    assert f"expected hours left: {left['mean_hours']:g} (median" in text
     assert "  7 " in text and "#" in text and "none" in text
     assert "in flight: run 2 kernel +6 on laptop (soaking)" in text
 
