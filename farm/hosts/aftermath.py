@@ -36,6 +36,14 @@ class Aftermath:
             parts.append(f"==> journalctl -k -b -1 <==\n{self.journal}")
         return "\n".join(parts)
 
+    def excerpt(self, chars: int = 8000) -> str:
+        """For an error message: the end of each record (where a panic is), shared out."""
+        share = chars // (len(self.pstore) + 1)
+        parts = [f"==> {path} <==\n{text[-share:]}" for path, text in self.pstore.items()]
+        if self.journal:
+            parts.append(f"==> journalctl -k -b -1 <==\n{self.journal[-share:]}")
+        return "\n".join(parts)
+
     def crashes(self) -> list[Crash]:
         return parse(self.text)
 

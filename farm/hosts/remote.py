@@ -125,7 +125,7 @@ class RemoteHost(_Host):
             return " (no pstore record, no kernel log of the previous boot)"
         titles = [crash.title for crash in found.crashes()]
         named = f": {'; '.join(titles)}" if titles else ""
-        return f"{named}\n--- pstore and previous boot's kernel log ---\n{found.text[-8000:]}"
+        return f"{named}\n--- pstore and previous boot's kernel log ---\n{found.excerpt()}"
 
     def wait_ready(self, timeout: float | None = None) -> BootedKernel:
         return self._wait(timeout or self.config.boot_timeout, self._boot_console_offset())

@@ -77,6 +77,8 @@ def test_pstore_and_the_previous_boots_journal_read_like_a_console() -> None:
     assert found.text.startswith("==> /sys/fs/pstore/dmesg-ramoops-0 <==\nPanic#1 Part1")
     assert {crash.title for crash in found.crashes()} == {"kernel panic: sysrq triggered crash"}
     assert Aftermath({}, "").empty and not found.empty
+    long = Aftermath({"/sys/fs/pstore/dmesg-ramoops-0": "x" * 9000 + SYSRQ_RECORD}, "y" * 9000)
+    assert "Kernel Offset: disabled" in long.excerpt(8000) and len(long.excerpt(8000)) < 8100
 
 
 def test_root_writes_files_whose_names_a_shell_would_split(sshd: Sshd, tmp_path: Path) -> None:
