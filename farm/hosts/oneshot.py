@@ -142,16 +142,6 @@ class GrubBoot(OneShotBoot):
     name = "grub"
     tools = ("grub-reboot", "grub-editenv", "update-grub", "systemctl")
 
-    def _netconsole(self, transport: Transport) -> str:
-        """``netconsole=`` to ``farm netconsole`` on the controller, at the address the
-        host sees farm's SSH connection come from."""
-        if self.config.console.kind != "netconsole":
-            return ""
-        from farm.hosts.netconsole import netconsole_param
-
-        controller = transport.run('printf %s "${SSH_CONNECTION%% *}"').stdout.strip()
-        return netconsole_param(self.config, controller)
-
     def preflight(self, root: Root) -> None:
         super().preflight(root)
         default = grub_default(root)
