@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,16 @@ def test_config_check_exit_code_on_bad_config(
         main(["config", "check"])
     assert excinfo.value.code == 1
     assert "bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/baremetal.md", "docs/hosts.md"])
+def test_the_host_examples_in_the_docs_are_valid_configs(doc: str, tmp_path: Path) -> None:
+    """Every farm.toml snippet with a [[hosts]] entry in the docs loads as written."""
+    text = (Path(__file__).parents[1] / doc).read_text()
+    snippets = [s for s in re.findall(r"```toml\n(.*?)```", text, re.S) if "[[hosts]]" in s]
+    assert snippets, f"{doc} has no host example"
+    for i, snippet in enumerate(snippets):
+        path = tmp_path / f"{i}.toml"
+        path.write_text(snippet)
+        config = load_config(path)
+        assert config.hosts, snippet
