@@ -42,7 +42,13 @@ def draw_truth(engine: Engine, rng: np.random.Generator) -> Truth:
 def hours_left(
     engine: Engine, hosts: int, rollouts: int = 24, seed: int = 0, max_hours: float = 2000.0
 ) -> Forecast:
-    """Forecast the wall-clock hours until `engine` decides, with `hosts` hosts testing."""
+    """Forecast the wall-clock hours until `engine` decides, with `hosts` hosts testing.
+
+    For a crash regression only: the simulated farm produces crashes, not counter
+    judgements, so a counter's bisection would never decide in it.
+    """
+    if engine.settings.kind != "crash":
+        raise ValueError(f"only a crash bisection can be forecast, not a {engine.settings.kind}")
     if engine.decide().done:
         return Forecast(0.0, 0.0, 0.0, 0)
     cfg = SimConfig(

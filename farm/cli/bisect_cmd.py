@@ -247,7 +247,8 @@ def status(ctx: click.Context, bisection_id: int, rollouts: int, as_json: bool) 
         ]
         hosts = len(b.hosts) or len({ev.host for ev in engine.log})
         left = None
-        if b.state == BisectState.RUNNING and rollouts:
+        # the simulated farm only crashes: a counter's bisection is not forecast
+        if b.state == BisectState.RUNNING and rollouts and engine.settings.kind == "crash":
             left = forecast.hours_left(engine, hosts, rollouts, max_hours=_budget_left(b))
         info = {
             "id": b.id,

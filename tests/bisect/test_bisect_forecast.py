@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 
-from farm.bisect.engine import Engine, Evidence, Outcome
+from farm.bisect.engine import Engine, Evidence, Outcome, Settings
 from farm.bisect.forecast import draw_truth, hours_left
 
 N = 10
@@ -59,3 +60,11 @@ def test_a_decided_bisection_has_no_hours_left() -> None:
     engine.record(Evidence(5, "laptop", "b6", 150.0, Outcome.CLEAN))
     assert engine.decide().culprit == 6
     assert hours_left(engine, 2).mean_hours == 0.0
+
+
+def test_a_counter_bisection_is_not_forecast() -> None:
+    # the simulated farm produces crashes only: a counter's bisection would never end there
+    engine = Engine(N, Settings(kind="counter"))
+    engine.record(Evidence(N, "workstation", "r1", 2.0, Outcome.COUNTER_FAIL))
+    with pytest.raises(ValueError, match="only a crash bisection"):
+        hours_left(engine, hosts=2)
