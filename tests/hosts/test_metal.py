@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,14 +21,17 @@ import pytest
 from diskvm import Image, ensure_image
 from kernel_fixtures import KernelBuildEnv
 from netutil import free_port
+from test_netconsole import free_udp_port
 
 from farm.build import KernelArtifacts, build_kernel
 from farm.build.tree import BASE_TAG, farm_cache_dir
-from farm.config import FarmConfig, HostConfig, MetalConfig, PowerConfig
+from farm.config import ConsoleConfig, FarmConfig, HostConfig, MetalConfig, PowerConfig
+from farm.detect.crash import parse
 from farm.errors import KernelError, UserError
 from farm.hosts import CommandTimeout, HostUnreachable, get_host, keys
 from farm.hosts.aftermath import collect_aftermath
 from farm.hosts.install import FARM_BOOT, Root
+from farm.hosts.netconsole import DEFAULT_PORT, Listener
 from farm.hosts.remote import RemoteHost
 from farm.hosts.ssh import connect
 
@@ -73,7 +77,9 @@ class DiskVmHosts:
         keys.record_host_key(known_hosts, f"[127.0.0.1]:{self.port}", public, "diskvm")
         self.image = image
 
-    def host(self, boot: Literal["grub", "kexec"]) -> RemoteHost:
+    def host(
+        self, boot: Literal["grub", "kexec"], console: ConsoleConfig | None = None
+    ) -> RemoteHost:
         switch = shlex.join([sys.executable, str(DISKVM)])
         where = shlex.quote(str(self.dir))
         entry = HostConfig(
@@ -86,7 +92,9 @@ class DiskVmHosts:
             power=PowerConfig(
                 kind="command", on=f"{switch} on {where}", off=f"{switch} off {where}", timeout=60
             ),
-            metal=MetalConfig(initramfs="none"),
+            console=console or ConsoleConfig(),
+            # netconsole holds the kernel's eth0 up from boot: udev must not rename it.
+            metal=MetalConfig(initramfs="none", cmdline="net.ifnames=0" if console else ""),
             boot_timeout=900,
             command_timeout=120,
         )
@@ -184,21 +192,37 @@ def test_a_test_kernel_that_cannot_boot_is_the_kernels_failure_with_the_evidence
     assert "Unable to mount root fs" in message  # from pstore, read on the default kernel
 
 
-def test_kexec_boots_the_test_kernel_without_grub_and_its_crash_still_falls_back(
+def test_kexec_boots_the_test_kernel_without_grub_and_its_crash_reaches_farm_netconsole(
     vm: DiskVmHosts, metal_kernel: KernelArtifacts, image: Image
 ) -> None:
-    host = vm.host("kexec")
-    default = image.default_release.read_text().strip()
-    assert host.wait_ready().release == default
+    host = vm.host("kexec", ConsoleConfig(kind="netconsole", port=free_udp_port()))
+    listener = Listener([host.config], vm.data_dir, bind="127.0.0.1", port=DEFAULT_PORT)
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.serve, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        default = image.default_release.read_text().strip()
+        assert host.wait_ready().release == default
 
-    booted = host.boot(metal_kernel, cmdline="farm.via=kexec")
-    assert booted.release == metal_kernel.release
-    with host.transport() as ssh:
-        cmdline = ssh.run(["cat", "/proc/cmdline"]).stdout.split()
-    assert cmdline[-2:] == ["farm.via=kexec", "panic=10"]
+        booted = host.boot(metal_kernel, cmdline="farm.via=kexec")
+        assert booted.release == metal_kernel.release
+        with host.transport() as ssh:
+            cmdline = ssh.run(["cat", "/proc/cmdline"]).stdout.split()
+        # QEMU's user network: the guest sends from 10.0.2.15 to 10.0.2.2, this machine.
+        port = host.config.console.port
+        assert cmdline[-4:] == [
+            "net.ifnames=0", "farm.via=kexec", f"netconsole=+@10.0.2.15/,{port}@10.0.2.2/",
+            "panic=10",
+        ]  # fmt: skip
 
-    _crash(host, booted.release)
-    assert host.wait_ready().release == default
+        _crash(host, booted.release)
+        assert host.wait_ready().release == default
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        listener.close()
+    sent = (vm.data_dir / "hosts" / "metal" / "netconsole.log").read_text(errors="replace")
+    assert "kernel panic: sysrq triggered crash" in [c.title for c in parse(sent)]
     evidence = host.aftermath()
     assert evidence is not None
     assert "kernel panic: sysrq triggered crash" in [c.title for c in evidence.crashes()]
