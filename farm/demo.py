@@ -52,7 +52,7 @@ from farm.soak.statemachine import TERMINAL
 from farm.soak.verdict import as_utc
 from farm.store import Store
 from farm.store.base import utcnow
-from farm.store.bisect import Bisection, BisectState, BisectStep
+from farm.store.bisect import Bisection, BisectStep
 from farm.store.builds import Build
 from farm.store.runs import Crash, Run, RunKind, Verdict
 from farm.units import format_duration, parse_duration
@@ -345,11 +345,10 @@ def _soak_and_bisect(
         if waiting == "runs":
             watcher.poll()
             time.sleep(2)
-        else:  # the driver's auto-requested bisection
-            done = wait_for_bisection(
+        else:  # the driver's auto-requested bisection (one for every host that failed alike)
+            wait_for_bisection(
                 store, waiting, max(1.0, deadline - time.monotonic()), progress=watcher.poll
             )
-            _drop_duplicates(store, done, watcher)
     watcher.poll()
     for bisection_id in _bisections(store):
         outcome.bisections.append(_write_reports(store, bisection_id, settings.state_dir))
@@ -382,34 +381,6 @@ def _waiting_for(store: Store, run_ids: list[int]) -> int | Literal["runs"] | No
             )
             or None
         )
-
-
-def _drop_duplicates(store: Store, done: Bisection, watcher: Watcher) -> None:
-    """Each failed patched run gets its own bisection; once one of them has named the
-    culprit, the others hunting the same regression of the same series learn nothing
-    new, so they are cancelled (with their runs) instead of keeping both hosts busy."""
-    if done.culprit is None:
-        return
-    with store.session() as session:
-        twins = session.scalars(
-            select(Bisection).where(
-                Bisection.state.in_(OPEN),
-                Bisection.series_id == done.series_id,
-                Bisection.regression == done.regression,
-            )
-        ).all()
-        for twin in twins:
-            twin.state = BisectState.CANCELLED
-            twin.result = {**twin.result, "reason": f"bisection {done.id} named the culprit"}
-        runs = session.scalars(
-            select(Run.id).where(
-                Run.bisection_id.in_([t.id for t in twins]), Run.state.not_in(TERMINAL)
-            )
-        ).all()
-    for run_id in runs:
-        cancel_run(store, run_id)
-    for twin in twins:
-        watcher.line(f"bisection {twin.id}: cancelled, bisection {done.id} named the culprit")
 
 
 def _bisections(store: Store) -> list[int]:
