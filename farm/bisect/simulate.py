@@ -180,13 +180,21 @@ class Trial:
             self._end(h, Outcome.CLEAN)
 
 
-def simulate(cfg: SimConfig, progress: Callable[[int, int], None] | None = None) -> Summary:
-    """Run cfg.trials independent trials; deterministic for cfg.seed."""
+def simulate(
+    cfg: SimConfig,
+    progress: Callable[[int, int], None] | None = None,
+    strategy: Callable[[SimConfig], Strategy] = make_strategy,
+) -> Summary:
+    """Run cfg.trials independent trials; deterministic for cfg.seed.
+
+    `strategy` builds each trial's strategy: benchmarks pass engines with other
+    settings or priors through it to measure them against the same simulated farm.
+    """
     seeds = np.random.SeedSequence(cfg.seed).spawn(cfg.trials)
     correct, hours, machine = [], [], []
     for i, seed in enumerate(seeds):
         rng = np.random.default_rng(seed)
-        trial = Trial(cfg, rng, make_strategy(cfg), Truth.draw(cfg, rng))
+        trial = Trial(cfg, rng, strategy(cfg), Truth.draw(cfg, rng))
         trial.first_crash()
         ok, h = trial.run()
         correct.append(ok)

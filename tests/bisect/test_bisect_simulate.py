@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from farm.bisect.engine import Engine, Settings
+from farm.bisect.model import Prior
 from farm.bisect.simulate import SimConfig, simulate
 from farm.cli import main
 
@@ -28,6 +30,19 @@ def test_every_strategy_finds_an_easy_culprit(strategy: str) -> None:
     assert summary.accuracy == 1.0
     assert 0 < summary.median_hours <= summary.p90_hours
     assert summary.machine_hours_mean >= summary.mean_hours  # two hosts, mostly busy
+
+
+def test_an_engine_told_the_rate_beats_one_that_must_learn_it() -> None:
+    # the yardstick benchmarks/bisect_frontier.py prints: a prior pinning the true rate
+    cfg = SimConfig(patches=8, mttf_hours=2.0, trials=12, seed=5)
+    pinned = Prior(shapes=(1.0,), shape_weights=(1.0,), rate_shape=1000.0, scale_hours=2000.0)
+
+    def told(c: SimConfig) -> Engine:
+        return Engine(c.patches, Settings(overhead_hours=c.overhead_hours, prior=pinned))
+
+    learning, knowing = simulate(cfg), simulate(cfg, strategy=told)
+    assert knowing != learning
+    assert knowing.mean_hours < learning.mean_hours
 
 
 def test_short_fixed_soaks_on_a_slow_bug_are_often_wrong() -> None:
