@@ -26,27 +26,16 @@ from farm.bisect.simulate import SimConfig, simulate
 SCENARIOS: dict[str, dict[str, Any]] = {"MTTF 12h": {}, "MTTF 48h": {"mttf_hours": 48.0}}
 
 
-def _engine(confidence: float | None = None, **prior: Any) -> Callable[[SimConfig], Engine]:
+def _engine(
+    confidence: float | None = None, told_the_rate: bool = False, **prior: Any
+) -> Callable[[SimConfig], Engine]:
     def make(cfg: SimConfig) -> Engine:
+        base = Prior.told_the_rate(cfg.mttf_hours) if told_the_rate else Prior()
         settings = Settings(
             confidence=confidence or cfg.confidence,
             overhead_hours=cfg.overhead_hours,
-            prior=replace(Prior(), **prior),
+            prior=replace(base, **prior),
         )
-        return Engine(cfg.patches, settings)
-
-    return make
-
-
-def _told_the_rate(confidence: float) -> Callable[[SimConfig], Engine]:
-    """An engine whose Gamma prior pins the true rate (1000 pseudo-crashes), shape 1."""
-
-    def make(cfg: SimConfig) -> Engine:
-        prior = replace(
-            Prior(), shapes=(1.0,), shape_weights=(1.0,), rate_shape=1000.0,
-            scale_hours=1000.0 * cfg.mttf_hours,
-        )  # fmt: skip
-        settings = Settings(confidence=confidence, overhead_hours=cfg.overhead_hours, prior=prior)
         return Engine(cfg.patches, settings)
 
     return make
@@ -59,8 +48,8 @@ VARIANTS: dict[str, Callable[[SimConfig], Engine]] = {
     "rate prior a=0.5, b=12 h": _engine(rate_shape=0.5, scale_hours=12.0),
     "rate prior centred on 12 h": _engine(rate_shape=2.0, scale_hours=24.0),
     "shapes >= 1 only": _engine(shapes=(1.0, 1.5, 2.0, 3.0, 4.0), shape_weights=(2, 1, 1, 1, 1)),
-    "told the rate, 0.95": _told_the_rate(0.95),
-    "told the rate, 0.99": _told_the_rate(0.99),
+    "told the rate, 0.95": _engine(0.95, told_the_rate=True),
+    "told the rate, 0.99": _engine(0.99, told_the_rate=True),
 }
 
 

@@ -47,6 +47,14 @@ class Prior:
     fluke: float = 0.03  # prior of hypothesis c = N+1
     patch_weights: tuple[float, ...] = field(default=())  # relative, per patch 1..N
 
+    @classmethod
+    def told_the_rate(cls, mttf_hours: float) -> Prior:
+        """A yardstick, not a prior to bisect with: memoryless crashes at a known MTTF
+        (1000 pseudo-crashes pin the Gamma), for measuring what learning the rate costs."""
+        return cls(
+            shapes=(1.0,), shape_weights=(1.0,), rate_shape=1000.0, scale_hours=1000.0 * mttf_hours
+        )
+
     def log_hypothesis_prior(self, n: int) -> Array:
         weights = np.asarray(self.patch_weights or (1.0,) * n, dtype=np.float64)
         if weights.shape != (n,) or np.any(weights <= 0):

@@ -35,7 +35,7 @@ def test_every_strategy_finds_an_easy_culprit(strategy: str) -> None:
 def test_an_engine_told_the_rate_beats_one_that_must_learn_it() -> None:
     # the yardstick benchmarks/bisect_frontier.py prints: a prior pinning the true rate
     cfg = SimConfig(patches=8, mttf_hours=2.0, trials=12, seed=5)
-    pinned = Prior(shapes=(1.0,), shape_weights=(1.0,), rate_shape=1000.0, scale_hours=2000.0)
+    pinned = Prior.told_the_rate(cfg.mttf_hours)
 
     def told(c: SimConfig) -> Engine:
         return Engine(c.patches, Settings(overhead_hours=c.overhead_hours, prior=pinned))
