@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import click
 from sqlalchemy import select
@@ -342,45 +342,58 @@ def _soak_and_bisect(
                 f"the demo did not finish within {format_duration(settings.timeout)}",
                 hint="--timeout 2h, and see the logs in " + str(settings.state_dir / "logs"),
             )
-        if waiting == "runs":
-            watcher.poll()
-            time.sleep(2)
-        else:  # the driver's auto-requested bisection (one for every host that failed alike)
-            wait_for_bisection(
-                store, waiting, max(1.0, deadline - time.monotonic()), progress=watcher.poll
-            )
+        match waiting:
+            case Soaking():
+                watcher.poll()
+                time.sleep(2)
+            case Bisecting(bisection_id):  # auto-requested: one for all hosts that failed alike
+                remaining = max(1.0, deadline - time.monotonic())
+                wait_for_bisection(store, bisection_id, remaining, progress=watcher.poll)
     watcher.poll()
     for bisection_id in _bisections(store):
         outcome.bisections.append(_write_reports(store, bisection_id, settings.state_dir))
 
 
-def _waiting_for(store: Store, run_ids: list[int]) -> int | Literal["runs"] | None:
-    """What the demo still waits for: an open bisection (its id), the soaks or a
-    bisection request ("runs"), or nothing (None). A patched run that failed gets its
-    bisection at the beat's next tick; one whose failure cannot be bisected (a hang)
-    is given a minute."""
+@dataclass(frozen=True)
+class Soaking:
+    """Runs are in flight, or a patched run failed and the beat has not yet requested
+    its bisection."""
+
+
+@dataclass(frozen=True)
+class Bisecting:
+    """A bisection is open: the demo waits for it."""
+
+    bisection_id: int
+
+
+Waiting = Soaking | Bisecting | None  # None: nothing left to wait for
+
+
+def _waiting_for(store: Store, run_ids: list[int]) -> Waiting:
+    """What the demo still waits for. A patched run that failed gets its bisection at
+    the beat's next tick; one whose failure cannot be bisected (a hang) is given a
+    minute."""
     with store.session() as session:
         open_id = session.scalar(
             select(Bisection.id).where(Bisection.state.in_(OPEN)).order_by(Bisection.id)
         )
         if open_id is not None:
-            return int(open_id)
+            return Bisecting(int(open_id))
         runs = session.scalars(select(Run).where(Run.id.in_(run_ids))).all()
         if any(r.state not in TERMINAL for r in runs):
-            return "runs"
+            return Soaking()
         requested = set(session.scalars(select(Bisection.run_id)).all())
         recent = utcnow() - dt.timedelta(seconds=60)
-        return (
-            any(
-                r.kind == RunKind.PATCHED
-                and r.verdict == Verdict.FAIL
-                and r.id not in requested
-                and r.ended_at is not None
-                and as_utc(r.ended_at) > recent
-                for r in runs
-            )
-            or None
+        unrequested = any(
+            r.kind == RunKind.PATCHED
+            and r.verdict == Verdict.FAIL
+            and r.id not in requested
+            and r.ended_at is not None
+            and as_utc(r.ended_at) > recent
+            for r in runs
         )
+        return Soaking() if unrequested else None
 
 
 def _bisections(store: Store) -> list[int]:
