@@ -23,7 +23,7 @@ from farm.git import git
 from farm.intake.apply import Worktree, apply_patches, patch_ids
 from farm.intake.mbox import read_mails
 from farm.intake.series import group_series
-from farm.intake.submit import intake
+from farm.scheduler.submit import intake
 from farm.store import Store
 
 

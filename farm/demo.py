@@ -3,7 +3,7 @@
 A 28-patch RFC series (examples/make_series.py) is applied up to 07/28 on Debian's
 linux-source 6.1; two QEMU hosts, ``laptop`` and ``workstation``, soak the base and the
 patched kernel under the thp-split load through the real scheduler (a private Redis,
-a Celery worker and beat from farm.localstack, plus the exporter). Patch 07 leaks
+a Celery worker and beat from farm.services, plus the exporter). Patch 07 leaks
 ``nr_anon_transparent_hugepages`` and corrupts the deferred split list
 (docs/demo-series.md); the failing run starts a bisection across 01..07, and the demo
 prints its report's summary and writes the email reply and the HTML page.
@@ -35,26 +35,25 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from farm.bisect.driver import OPEN, wait_for_bisection
 from farm.build import ensure_linux_tree
 from farm.build.artifacts import BuildMetadata
 from farm.build.tree import farm_cache_dir
 from farm.config import FarmConfig, default_data_dir, load_config
+from farm.ending import Verdict
 from farm.errors import FarmError, InfraError
 from farm.git import git, resolve
 from farm.hosts.qemu import QemuVm
 from farm.intake.apply import Worktree
-from farm.intake.submit import IntakeResult, intake
-from farm.localstack import LocalStack, _free_port
 from farm.report.text import verdict
 from farm.scheduler.api import cancel_run, submit_runs
-from farm.soak.statemachine import TERMINAL
-from farm.soak.verdict import as_utc
+from farm.scheduler.bisecting import OPEN, wait_for_bisection
+from farm.scheduler.submit import IntakeResult, intake
+from farm.services import LocalServices, free_port
 from farm.store import Store
-from farm.store.base import utcnow
+from farm.store.base import as_utc, utcnow
 from farm.store.bisect import Bisection, BisectStep
 from farm.store.builds import Build
-from farm.store.runs import Crash, Run, RunKind, Verdict
+from farm.store.runs import TERMINAL, Crash, Run, RunKind
 from farm.units import format_duration, parse_duration
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,7 +247,7 @@ def format_clock(seconds: float) -> str:
 @contextmanager
 def exporter(config_path: Path, log_dir: Path) -> Iterator[str]:
     """``farm exporter`` on a free loopback port; its /metrics URL."""
-    port = _free_port()
+    port = free_port()
     with (log_dir / "exporter.log").open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "farm", "exporter", "--port", str(port)],
@@ -286,7 +285,7 @@ def run_demo(settings: Settings, say: Say = click.echo) -> Outcome:
         applied = intake(config, store, state / "series.mbox", upto=UPTO, progress=say)
         say(f"series {applied.series.title!r}: patches 01..{UPTO:02d} applied as {applied.branch}")
         with (
-            LocalStack(config_path, state / "logs") as stack,
+            LocalServices(config_path, state / "logs") as stack,
             exporter(config_path, state / "logs") as metrics_url,
         ):
             outcome.metrics_url = metrics_url
@@ -415,7 +414,7 @@ def _cancel_active(store: Store) -> None:
 def _write_reports(store: Store, bisection_id: int, state_dir: Path) -> dict[str, Any]:
     """The email reply and the HTML page of a bisection; what they say, in short."""
     from farm.report import email, render
-    from farm.report.load import build_input
+    from farm.scheduler.report_input import build_input
 
     with store.session() as session:
         ri = build_input(session, bisection_id)
@@ -471,7 +470,7 @@ def _account(store: Store, outcome: Outcome, started: float) -> None:
                     "soaked_seconds": round(soaked, 1),
                 }
             )
-            leaked = any(LEAK_COUNTER in r and r.startswith("counter") for r in run.reasons)
+            leaked = LEAK_COUNTER in run.ending.failed_counters
             if (
                 run.kind == RunKind.PATCHED
                 and leaked

@@ -1,5 +1,5 @@
 """Shared fixtures of the scheduler, soak and metrics tests: a real sshd host, a farm.toml
-with short soak timings, and a private Redis + Celery stack (farm.localstack).
+with short soak timings, and a private Redis + Celery stack (farm.services).
 
 The "host" of these tests is this machine reached through a real OpenSSH sshd on a
 loopback port: the soak really runs a detached load over SSH and samples the real
@@ -25,7 +25,7 @@ from netutil import free_port, wait_listening
 from farm.config import FarmConfig, load_config
 from farm.hosts import keys
 from farm.hosts.qemu import QemuVm
-from farm.localstack import LocalStack
+from farm.services import LocalServices
 from farm.store import Store
 
 SSHD = Path("/usr/sbin/sshd")
@@ -143,22 +143,22 @@ def soak_store(soak_config: FarmConfig) -> Iterator[Store]:
 
 
 @pytest.fixture
-def stack(soak_config: FarmConfig, tmp_path: Path) -> Iterator[LocalStack]:
+def stack(soak_config: FarmConfig, tmp_path: Path) -> Iterator[LocalServices]:
     """A private redis-server; tests start workers and beat as they need them."""
     assert soak_config.source is not None
-    with LocalStack(soak_config.source, tmp_path / "logs") as local:
+    with LocalServices(soak_config.source, tmp_path / "logs") as local:
         yield local
 
 
 @contextlib.contextmanager
 def qemu_services(
     config: FarmConfig, log_dir: Path, hosts: tuple[str, ...]
-) -> Iterator[tuple[FarmConfig, Store, LocalStack]]:
+) -> Iterator[tuple[FarmConfig, Store, LocalServices]]:
     """A private Redis, one worker serving ``hosts`` and beat, for QEMU hosts; the VMs
     are stopped at the end whatever happened."""
     assert config.source is not None
     store = Store(config.db_url)
-    with LocalStack(config.source, log_dir) as local:
+    with LocalServices(config.source, log_dir) as local:
         config = config.model_copy(update={"broker_url": local.broker_url})
         local.start_worker("worker-1", hosts=list(hosts), concurrency=3)
         local.start_beat()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
+from farm.ending import Cause
 from farm.store import Base, Store
+from farm.store.base import make_engine, upgrade
+from farm.store.runs import Crash, Run
 
 
 def test_migrations_create_exactly_the_models(store: Store) -> None:
@@ -25,3 +31,64 @@ def test_opening_twice_is_idempotent(store: Store) -> None:
     with again.engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     again.dispose()
+
+
+def test_a_database_of_the_first_revision_keeps_its_runs_and_types_their_endings(
+    tmp_path: Path,
+) -> None:
+    """Upgrading rebuilds the runs table: its crashes must survive (SQLite would cascade
+    the old table's DROP into them) and old sentences become typed findings."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                'INSERT INTO runs (id, kind, upto, "commit", host, load, soak_seconds, state,'
+                " verdict, reasons, details, attempt, created_at, updated_at) VALUES (1,"
+                " 'PATCHED', 7, 'c', 'laptop', 'thp-split', 60, 'DONE', 'FAIL', :reasons,"
+                " :details, 0, '2026-01-01', '2026-01-01')"
+            ),
+            {
+                "reasons": json.dumps(
+                    [
+                        "crash: BUG: corrupted list in deferred_split_scan",
+                        "host rebooted during the soak (boot_id a → b)",
+                        "counter nr_anon_transparent_hugepages: grows 2e5/h",
+                    ]
+                ),
+                "details": json.dumps(
+                    {
+                        "tree": "linux",
+                        "baseline_run": 3,
+                        "counter_failures": [
+                            {"counter": "nr_anon_transparent_hugepages", "rule": "no-growth"}
+                        ],
+                    }
+                ),
+            },
+        )
+        conn.execute(
+            text(
+                "INSERT INTO crashes (id, run_id, host, title, alt_titles, kind, signature,"
+                " corrupted, frames, report, source, seen_at) VALUES (1, 1, 'laptop', 't',"
+                " '[]', 'BUG', 's', 0, '[]', 'r', 'console', '2026-01-01')"
+            )
+        )
+    engine.dispose()
+
+    store = Store(url)
+    with store.session() as session:
+        run = session.get(Run, 1)
+        assert run is not None
+        assert [f.cause for f in run.ending.findings] == [
+            Cause.CRASH,
+            Cause.REBOOT,
+            Cause.COUNTER,
+        ]
+        assert run.ending.findings[0].title == "BUG: corrupted list in deferred_split_scan"
+        assert run.ending.failed_counters == ["nr_anon_transparent_hugepages"]
+        assert run.ending.baseline_run == 3
+        assert run.details == {"tree": "linux"}
+        assert session.scalar(select(func.count()).select_from(Crash)) == 1
+    store.dispose()

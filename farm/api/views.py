@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from farm.ending import RunEnding
 from farm.store.bisect import Bisection, BisectState
 from farm.store.runs import Crash, Run, RunState
 from farm.store.series import Series
@@ -53,7 +54,8 @@ class RunView(_View):
     load: str
     state: RunState
     verdict: str | None
-    reasons: list[str]
+    reasons: list[str]  # the ending's findings in words
+    ending: RunEnding
     kernel_release: str | None
     created_at: dt.datetime
     started_at: dt.datetime | None

@@ -74,7 +74,7 @@ def start(
     The scheduler's beat (`farm beat`) starts it and queues the bisect runs; --wait
     shows its progress until it names the first bad patch (or its budget runs out).
     """
-    from farm.bisect.driver import request_bisection, wait_for_bisection
+    from farm.scheduler.bisecting import request_bisection, wait_for_bisection
 
     config = get_config(ctx)
     names = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
@@ -194,8 +194,7 @@ def bar(p: float, width: int = 40) -> str:
 
 def _budget_left(b: Bisection) -> float:
     """Wall-clock hours until the bisection's budget runs out (2000 with no budget)."""
-    from farm.soak.verdict import as_utc
-    from farm.store.base import utcnow
+    from farm.store.base import as_utc, utcnow
 
     if b.max_hours is None:
         return 2000.0
@@ -222,9 +221,10 @@ def status(ctx: click.Context, bisection_id: int, rollouts: int, as_json: bool) 
     """
     from sqlalchemy import select
 
-    from farm.bisect import forecast, persist
+    from farm.bisect import forecast
+    from farm.scheduler import bisect_store as persist
     from farm.store.bisect import Bisection, BisectState
-    from farm.store.runs import Run, RunState
+    from farm.store.runs import TERMINAL, Run
 
     with get_store(ctx).session() as session:
         b = session.get(Bisection, bisection_id)
@@ -238,9 +238,7 @@ def status(ctx: click.Context, bisection_id: int, rollouts: int, as_json: bool) 
         decision = engine.decide()
         patches, none = engine.patch_posterior()
         running = session.scalars(
-            select(Run).where(
-                Run.bisection_id == b.id, Run.state.not_in([RunState.DONE, RunState.CANCELLED])
-            )
+            select(Run).where(Run.bisection_id == b.id, Run.state.not_in(TERMINAL))
         )
         in_flight = [
             {"run": r.id, "kernel": r.upto, "host": r.host, "state": r.state.value} for r in running

@@ -15,10 +15,11 @@ import click
 from farm.cli.common import emit_json, get_config, get_store, json_option
 from farm.config import FarmConfig
 from farm.errors import FarmError, UserError
-from farm.hosts import KernelImage, get_host, health, keys
+from farm.hosts import KernelImage, get_host, keys
 from farm.hosts.base import HostHealth
 from farm.hosts.power import acknowledge_manual
 from farm.hosts.remote import RemoteHost
+from farm.scheduler import health
 from farm.store.hosts import Health
 
 

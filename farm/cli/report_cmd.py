@@ -35,7 +35,7 @@ def report(
 ) -> None:
     """Write the report of bisection BISECT (default: the email replying to the culprit)."""
     from farm.report import email, render
-    from farm.report.load import build_input
+    from farm.scheduler.report_input import build_input
 
     if smtp and fmt != "email":
         raise UserError("--smtp sends the email format only", hint="drop --format or --smtp")

@@ -12,8 +12,8 @@ from farm.cli.common import emit_json, get_config, get_store, json_option
 from farm.config import FarmConfig
 from farm.errors import UserError
 from farm.intake.series import parse_selection
-from farm.intake.submit import IntakeResult, intake
 from farm.loads import get_load
+from farm.scheduler.submit import IntakeResult, intake
 from farm.store import Store
 from farm.store.series import Application, Series
 from farm.units import format_duration, parse_duration

@@ -221,7 +221,7 @@ class QemuVm:
     ) -> VmState:
         attempts = 1 if self.qemu.ssh_port else 3
         for attempt in range(attempts):
-            port = self.qemu.ssh_port or _free_port(previous_port if attempt == 0 else 0)
+            port = self.qemu.ssh_port or free_port(previous_port if attempt == 0 else 0)
             pattern = keys.host_pattern(LOOPBACK, port)
             keys.record_host_key(self.known_hosts, pattern, public, f"farm-qemu:{self.config.name}")
             offset = self.console.stat().st_size if self.console.exists() else 0
@@ -284,7 +284,7 @@ class QemuVm:
         return output or f"exit {done.returncode}"
 
 
-def _free_port(preferred: int) -> int:
+def free_port(preferred: int) -> int:
     """``preferred`` if it is free on loopback, else one the kernel picks."""
     for port in (preferred, 0) if preferred else (0,):
         with socket.socket() as sock:

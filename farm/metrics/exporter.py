@@ -30,12 +30,11 @@ from farm.store.bisect import Bisection, BisectState
 from farm.store.builds import Build, BuildState
 from farm.store.hosts import Health
 from farm.store.hosts import states as host_healths
-from farm.store.runs import Crash, Run, RunState
+from farm.store.runs import TERMINAL, Crash, Run, RunState
 from farm.store.samples import HostState, KeyCache, RunProgress, Sample, unpack
 
 DEFAULT_PORT = 9478
 RECENT = dt.timedelta(hours=24)
-_ACTIVE = (RunState.DONE, RunState.CANCELLED)
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
@@ -106,7 +105,7 @@ class FarmCollector(Collector):
             by_state.add_metric([str(state)], float(counts.get(state, 0)))
         yield by_state
         recent = session.scalars(
-            select(Run).where(or_(Run.state.not_in(_ACTIVE), Run.ended_at >= utcnow() - RECENT))
+            select(Run).where(or_(Run.state.not_in(TERMINAL), Run.ended_at >= utcnow() - RECENT))
         ).all()
         info = GaugeMetricFamily(
             "farm_run_info",
@@ -157,10 +156,10 @@ class FarmCollector(Collector):
                 1.0,
             )
             crashes.add_metric([rid, run.host], float(crash_counts.get(run.id, 0)))
-            if run.state not in _ACTIVE and run.id in since:
+            if run.state not in TERMINAL and run.id in since:
                 age.add_metric([rid, run.host, str(run.state)], now - since[run.id])
-            for failure in run.details.get("counter_failures", []):
-                failures.add_metric([rid, run.host, str(failure["counter"])], 1.0)
+            for counter in run.ending.failed_counters:
+                failures.add_metric([rid, run.host, counter], 1.0)
         yield from (info, age, crashes, failures)
         total = CounterMetricFamily(
             "farm_crashes", "all crashes ever seen", labels=["host", "kind"]

@@ -1,6 +1,6 @@
 """What a bisection report says, independent of where the facts came from.
 
-``farm.report.load`` fills a ReportInput from the store; tests and other tools may build
+``farm.scheduler.report_input`` fills a ReportInput from the store; tests and other tools may build
 one by hand. Every renderer (email, markdown, html) reads only this.
 """
 

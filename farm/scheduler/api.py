@@ -16,13 +16,13 @@ from typing import Any
 from sqlalchemy import select
 
 from farm.config import FarmConfig
+from farm.ending import Verdict
 from farm.errors import UserError
 from farm.loads import get_load
-from farm.soak.statemachine import TERMINAL, ensure_progress
-from farm.soak.verdict import as_utc
+from farm.scheduler.lifecycle import ensure_progress
 from farm.store import Store
-from farm.store.base import utcnow
-from farm.store.runs import Run, RunKind, RunState, Verdict
+from farm.store.base import as_utc, utcnow
+from farm.store.runs import TERMINAL, Run, RunKind, RunState
 from farm.store.samples import RunProgress
 
 
@@ -44,7 +44,7 @@ class RunStatus:
 
     @property
     def done(self) -> bool:
-        return self.state in (RunState.DONE, RunState.CANCELLED)
+        return self.state in TERMINAL
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -6,7 +6,7 @@ deleted (compare-and-delete) when the step ends, so a killed worker's lease simp
 expires. A lease alone cannot stop a holder that was paused past its TTL and wakes up
 believing it still holds it, so every acquisition also bumps the host's ``fence`` in
 the database, and a step commits only while the fence is still its own (see
-farm.soak.statemachine.commit). The fence lives in the database, not in Redis, so it
+farm.scheduler.lifecycle.commit). The fence lives in the database, not in Redis, so it
 survives a broker that restarts empty.
 """
 

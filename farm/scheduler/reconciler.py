@@ -17,9 +17,9 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 
 from farm.config import FarmConfig
-from farm.soak.statemachine import TERMINAL, ensure_progress
+from farm.scheduler.lifecycle import ensure_progress
 from farm.store import Store
-from farm.store.runs import Run
+from farm.store.runs import TERMINAL, Run
 from farm.store.samples import RunProgress
 
 log = logging.getLogger(__name__)

@@ -10,12 +10,11 @@ from sqlalchemy import ColumnElement, or_, select
 
 from farm.config import FarmConfig
 from farm.scheduler.api import status_of
-from farm.soak.statemachine import TERMINAL
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.hosts import Health
 from farm.store.hosts import states as host_healths
-from farm.store.runs import Run
+from farm.store.runs import TERMINAL, Run
 from farm.store.samples import HostState
 
 

@@ -2,7 +2,7 @@
 
 ``farm.advance(run_id, tick)`` takes one step of a run under the host's lease and
 schedules the next one; ``farm.reconcile()`` (beat) re-drives runs whose step was lost
-and advances open bisections (farm.bisect.driver).
+and advances open bisections (farm.scheduler.bisecting).
 Tasks stay short: the longest is one build step; a 12 h soak is thousands of steps.
 """
 
@@ -19,9 +19,9 @@ from kombu.exceptions import KombuError
 from farm.config import FarmConfig
 from farm.errors import InfraError
 from farm.hosts.base import Host
+from farm.scheduler import lifecycle
 from farm.scheduler.app import queue_for
 from farm.scheduler.leases import HostLease, redis_client
-from farm.soak import statemachine
 from farm.store import Store
 from farm.store.runs import Run
 
@@ -40,7 +40,7 @@ class Runtime:
     def host(self, name: str) -> Host:
         if name not in self.hosts:
             from farm.hosts import get_host
-            from farm.hosts.health import wire_alerts
+            from farm.scheduler.health import wire_alerts
 
             self.hosts[name] = wire_alerts(get_host(self.config, name), self.store)
         return self.hosts[name]
@@ -92,9 +92,9 @@ def advance(self: Any, run_id: int, tick: int) -> None:
         return
     try:
         with lease.renewing():
-            ctx = statemachine.Ctx(rt.config, rt.store, rt.host(host_name), lease.fence)
-            result = statemachine.advance(ctx, run_id, tick)
-    except statemachine.LeaseLost as exc:
+            ctx = lifecycle.Ctx(rt.config, rt.store, rt.host(host_name), lease.fence)
+            result = lifecycle.advance(ctx, run_id, tick)
+    except lifecycle.LeaseLost as exc:
         log.warning("run %s: %s; dropping this step", run_id, exc)
         return
     finally:
@@ -107,7 +107,7 @@ def advance(self: Any, run_id: int, tick: int) -> None:
 
 @shared_task(name="farm.reconcile", acks_late=True)  # type: ignore[untyped-decorator]
 def reconcile() -> int:
-    from farm.bisect.driver import advance_bisections
+    from farm.scheduler.bisecting import advance_bisections
     from farm.scheduler.reconciler import redrive
 
     rt = runtime()

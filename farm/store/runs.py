@@ -1,7 +1,7 @@
 """Tables for soak runs and what they find.
 
-A run is one (kernel, host, load, soak length) test. Its ``state`` is the soak state
-machine advanced by the scheduler; ``verdict`` is set once, when it ends.
+A run is one (kernel, host, load, soak length) test. Its ``state`` is the run lifecycle
+advanced by the scheduler; ``verdict`` and ``ending`` are set once, when it ends.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from farm.store.base import Base, utcnow
+from farm.ending import RunEnding, Verdict
+from farm.store.base import Base, Model, utcnow
 
 
 class RunState(enum.StrEnum):
@@ -27,10 +28,7 @@ class RunState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
-class Verdict(enum.StrEnum):
-    PASS = "PASS"  # noqa: S105 - a verdict, not a password
-    FAIL = "FAIL"  # the kernel's fault: what a bisection consumes
-    INFRA = "INFRA"  # ours: retried elsewhere or skipped
+TERMINAL = (RunState.DONE, RunState.CANCELLED)  # a run in these states never moves again
 
 
 class RunKind(enum.StrEnum):
@@ -62,8 +60,10 @@ class Run(Base):
         Enum(RunState, native_enum=False, length=16), default=RunState.QUEUED, index=True
     )
     verdict: Mapped[Verdict | None] = mapped_column(Enum(Verdict, native_enum=False, length=8))
-    reasons: Mapped[list[str]] = mapped_column(default=list)
-    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ending: Mapped[RunEnding] = mapped_column(Model(RunEnding), default=RunEnding)
+    details: Mapped[dict[str, Any]] = mapped_column(
+        default=dict, doc="what to soak: kernel (running), tree; notes made during the soak"
+    )
     kernel_release: Mapped[str | None] = mapped_column(Text)
     boot_id: Mapped[str | None] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(default=0)
@@ -72,6 +72,11 @@ class Run(Base):
     load_started_at: Mapped[dt.datetime | None]
     ended_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @property
+    def reasons(self) -> list[str]:
+        """Why the verdict is what it is, in words (for people: code reads ``ending``)."""
+        return self.ending.reasons
 
 
 class Crash(Base):

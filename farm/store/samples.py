@@ -30,7 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from farm.store.base import Base, utcnow
+from farm.ending import SoakEvents
+from farm.store.base import Base, Model, utcnow
 
 U64 = (1 << 64) - 1
 
@@ -121,7 +122,9 @@ class RunProgress(Base):
     missed: Mapped[int] = mapped_column(default=0, doc="consecutive failed samples")
     last_ok: Mapped[float | None] = mapped_column(Float)
     load_pid: Mapped[int | None]
-    findings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    events: Mapped[SoakEvents] = mapped_column(
+        Model(SoakEvents), default=SoakEvents, doc="a hang, reboot or power cycle seen"
+    )
 
 
 @dataclass(frozen=True)

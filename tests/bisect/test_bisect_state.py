@@ -7,10 +7,11 @@ import json
 import pytest
 from sqlalchemy import select
 
-from farm.bisect import persist, state
+from farm.bisect import state
 from farm.bisect.engine import Engine, Evidence, Outcome, Settings
 from farm.cli import main
 from farm.errors import FarmBug
+from farm.scheduler import bisect_store as persist
 from farm.store import Store
 from farm.store.bisect import Bisection, BisectStep
 from farm.store.runs import Run, RunKind, RunState

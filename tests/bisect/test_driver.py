@@ -19,14 +19,16 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select
 
-from farm.bisect.driver import advance_bisections, request_bisection
 from farm.bisect.engine import Outcome
 from farm.config import FarmConfig, load_config
+from farm.ending import Cause, Finding, RunEnding, Verdict
 from farm.errors import UserError
-from farm.localstack import LocalStack
+from farm.scheduler.bisecting import advance_bisections, request_bisection
+from farm.scheduler.verdict import hang_finding, reboot_finding
+from farm.services import LocalServices
 from farm.store import Store
 from farm.store.bisect import Bisection, BisectState, BisectStep
-from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
+from farm.store.runs import Crash, Run, RunKind, RunState
 from farm.store.samples import ConsoleLine
 from farm.store.series import Application, AppliedCommit, Patch, Series
 
@@ -88,8 +90,8 @@ def add_run(
     host: str = "laptop",
     crashes: tuple[tuple[str, float], ...] = (),
     bisection_id: int | None = None,
-    reasons: list[str] | None = None,
-    details: dict[str, Any] | None = None,
+    findings: list[Finding] | None = None,
+    baseline: int | None = None,
     state: RunState | None = None,
 ) -> int:
     """A run that soaked ``hours`` (None: never reached its load) with these crashes
@@ -111,8 +113,10 @@ def add_run(
             soak_seconds=3600.0,
             state=state or (RunState.DONE if done else RunState.SOAKING),
             verdict=verdict,
-            reasons=reasons or [f"crash: {t}" for t, _ in crashes],
-            details=details or {},
+            ending=RunEnding(
+                findings=[crashed(t) for t, _ in crashes] + (findings or []),
+                baseline_run=baseline,
+            ),
             load_started_at=start,
             ended_at=T0 + dt.timedelta(hours=hours or 0) if done else None,
         )
@@ -134,6 +138,18 @@ def add_run(
                 )
             )
         return run.id
+
+
+def crashed(title: str) -> Finding:
+    return Finding(cause=Cause.CRASH, text=f"crash: {title}", title=title)
+
+
+def kernel_fault(stage: str) -> Finding:
+    return Finding(cause=Cause.KERNEL, text=f"{stage} failed")
+
+
+def counter(name: str) -> Finding:
+    return Finding(cause=Cause.COUNTER, text=f"counter {name}: grew", counter=name, rule="growth")
 
 
 def bisect_run(store: Store, app_id: int, bid: int, **fields: Any) -> int:
@@ -207,10 +223,8 @@ def test_the_shared_bisection_pools_both_hosts_failures_and_baselines(
         add_run(store, application, kind=RunKind.BASELINE, upto=0, verdict=Verdict.PASS, host=h)
         for h in ("laptop", "workstation")
     ]
-    laptop = failing_run(store, application, host="laptop", details={"baseline_run": bases[0]})
-    workstation = failing_run(
-        store, application, host="workstation", details={"baseline_run": bases[1]}
-    )
+    laptop = failing_run(store, application, host="laptop", baseline=bases[0])
+    workstation = failing_run(store, application, host="workstation", baseline=bases[1])
     bid = request_bisection(store, laptop, hosts=["laptop"])
 
     advance_bisections(cfg, store)
@@ -236,8 +250,7 @@ def test_a_run_that_failed_a_counter_bisects_that_counter_first(
         upto=4,
         verdict=Verdict.FAIL,
         crashes=crashes,
-        reasons=["counter nr_anon_partially_mapped grew 0 -> 512"],
-        details={"counter_failures": [{"counter": "nr_anon_partially_mapped", "rule": "x"}]},
+        findings=[counter("nr_anon_partially_mapped")],
     )
 
     b = bisection(store, request_bisection(store, run))
@@ -274,7 +287,12 @@ def test_a_run_with_nothing_to_hunt_is_refused_and_nothing_is_written(
     store: Store, application: int, regression: str | None, message: str
 ) -> None:
     run = add_run(
-        store, application, kind=RunKind.PATCHED, upto=4, verdict=Verdict.FAIL, reasons=["hang: x"]
+        store,
+        application,
+        kind=RunKind.PATCHED,
+        upto=4,
+        verdict=Verdict.FAIL,
+        findings=[hang_finding("laptop", 40.0, 3, 3.0, 30.0)],
     )
 
     with pytest.raises(UserError, match=message):
@@ -306,14 +324,20 @@ def test_advancing_starts_a_requested_bisection_and_maps_every_run_to_evidence(
     base = add_run(
         store, application, kind=RunKind.BASELINE, upto=0, verdict=Verdict.PASS, hours=10
     )
-    run = failing_run(store, application, details={"baseline_run": base})
+    run = failing_run(store, application, baseline=base)
     bid = request_bisection(store, run, hosts=["laptop"])
     unrelated = bisect_run(
         store, application, bid, upto=2, verdict=Verdict.FAIL, hours=1.5, crashes=((OTHER, 1.5),)
     )
     clean = bisect_run(store, application, bid, upto=3, verdict=Verdict.PASS, hours=3)
     no_build = bisect_run(
-        store, application, bid, upto=1, verdict=Verdict.FAIL, hours=None, reasons=["build: x"]
+        store,
+        application,
+        bid,
+        upto=1,
+        verdict=Verdict.FAIL,
+        hours=None,
+        findings=[kernel_fault("build")],
     )
     infra = bisect_run(store, application, bid, upto=1, verdict=Verdict.INFRA, hours=None)
     in_flight = bisect_run(store, application, bid, upto=2, verdict=None, hours=0.5)
@@ -339,6 +363,30 @@ def test_advancing_starts_a_requested_bisection_and_maps_every_run_to_evidence(
         assert session.scalars(select(Run).where(Run.state == RunState.QUEUED)).all() == []
 
 
+def test_a_reboot_or_hang_without_a_captured_crash_is_unrelated_evidence_never_clean(
+    cfg: FarmConfig, store: Store, application: int
+) -> None:
+    """A host that rebooted during the soak (boot_id changed) with no crash on record
+    did not run clean: its uptime must not count against the patches it carries. The
+    finding is the one the lifecycle writes (reboot_finding), read by its cause."""
+    run = failing_run(store, application)
+    bid = request_bisection(store, run, hosts=["laptop"])
+    rebooted = bisect_run(
+        store, application, bid, upto=3, verdict=Verdict.FAIL, hours=1.0,
+        findings=[reboot_finding("9d3e", "51aa")],
+    )  # fmt: skip
+    hung = bisect_run(
+        store, application, bid, upto=2, verdict=Verdict.FAIL, hours=1.0,
+        findings=[hang_finding("laptop", 40.0, 3, 3.0, 30.0)],
+    )  # fmt: skip
+
+    advance_bisections(cfg, store)
+
+    recorded = {r: o for r, _, o, _ in steps(store, bid)}
+    assert recorded[rebooted] == Outcome.UNRELATED
+    assert recorded[hung] == Outcome.UNRELATED
+
+
 def test_a_boot_failure_of_a_kernel_that_already_ran_its_load_is_not_untestable(
     cfg: FarmConfig, store: Store, application: int
 ) -> None:
@@ -348,10 +396,22 @@ def test_a_boot_failure_of_a_kernel_that_already_ran_its_load_is_not_untestable(
     run = failing_run(store, application)
     bid = request_bisection(store, run, hosts=["laptop"])
     flake = bisect_run(
-        store, application, bid, upto=4, verdict=Verdict.FAIL, hours=None, reasons=["boot: x"]
+        store,
+        application,
+        bid,
+        upto=4,
+        verdict=Verdict.FAIL,
+        hours=None,
+        findings=[kernel_fault("boot")],
     )
     never = bisect_run(
-        store, application, bid, upto=2, verdict=Verdict.FAIL, hours=None, reasons=["boot: x"]
+        store,
+        application,
+        bid,
+        upto=2,
+        verdict=Verdict.FAIL,
+        hours=None,
+        findings=[kernel_fault("boot")],
     )
 
     advance_bisections(cfg, store)
@@ -367,18 +427,17 @@ def test_a_boot_failure_of_a_kernel_that_already_ran_its_load_is_not_untestable(
 def test_a_counter_regression_reads_counter_verdicts_and_crashes_say_nothing_of_a_pass(
     cfg: FarmConfig, store: Store, application: int
 ) -> None:
-    failed = {"counter_failures": [{"counter": "nr_anon_partially_mapped", "rule": "no-growth"}]}
+    failed = [counter("nr_anon_partially_mapped")]
     run = add_run(
         store,
         application,
         kind=RunKind.PATCHED,
         upto=4,
         verdict=Verdict.FAIL,
-        details=failed,
-        reasons=["counter nr_anon_partially_mapped grew"],
+        findings=failed,
     )
     bid = request_bisection(store, run, hosts=["laptop"])
-    bad = bisect_run(store, application, bid, upto=2, verdict=Verdict.FAIL, details=failed)
+    bad = bisect_run(store, application, bid, upto=2, verdict=Verdict.FAIL, findings=failed)
     good = bisect_run(store, application, bid, upto=1, verdict=Verdict.PASS)
     bisect_run(store, application, bid, upto=3, verdict=Verdict.FAIL, crashes=((OTHER, 0.5),))
     leaked_then_crashed = bisect_run(
@@ -388,7 +447,7 @@ def test_a_counter_regression_reads_counter_verdicts_and_crashes_say_nothing_of_
         upto=3,
         verdict=Verdict.FAIL,
         crashes=((OTHER, 0.5),),
-        details=failed,
+        findings=failed,
     )
     bisect_run(store, application, bid, upto=3, verdict=None)  # busy: no free host
 
@@ -407,7 +466,7 @@ def test_a_convincing_bisection_finishes_and_cancels_its_runs_in_flight(
     cfg: FarmConfig, store: Store, application: int
 ) -> None:
     base = add_run(store, application, kind=RunKind.BASELINE, upto=0, verdict=Verdict.PASS, hours=2)
-    run = failing_run(store, application, details={"baseline_run": base})
+    run = failing_run(store, application, baseline=base)
     bid = request_bisection(store, run, hosts=["laptop"])
     for k, crash_at in ((4, 0.1), (3, 0.1), (3, 0.15)):
         bisect_run(
@@ -458,7 +517,7 @@ def test_no_automatic_bisection_when_the_config_turns_it_off(
 
 @pytest.fixture
 def redis_cfg(cfg: FarmConfig, bisect_toml: Path, tmp_path: Path) -> Iterator[FarmConfig]:
-    with LocalStack(bisect_toml, tmp_path / "logs") as stack:
+    with LocalServices(bisect_toml, tmp_path / "logs") as stack:
         yield cfg.model_copy(update={"broker_url": stack.broker_url})
 
 

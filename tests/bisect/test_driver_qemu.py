@@ -28,13 +28,13 @@ from kernel_fixtures import KernelBuildEnv
 from soakstack import qemu_services
 from sqlalchemy import select
 
-from farm.bisect.driver import wait_for_bisection
 from farm.build import KernelArtifacts
 from farm.build.tree import BASE_TAG
 from farm.config import FarmConfig, load_config
 from farm.git import git, resolve
-from farm.localstack import LocalStack
 from farm.scheduler.api import submit_runs, wait_for_runs
+from farm.scheduler.bisecting import wait_for_bisection
+from farm.services import LocalServices
 from farm.store import Store
 from farm.store.bisect import Bisection, BisectState
 from farm.store.runs import Crash, Run, RunKind
@@ -159,7 +159,7 @@ def applied(
 @pytest.fixture(scope="module")
 def stack(
     bisect_config: FarmConfig, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[FarmConfig, Store, LocalStack]]:
+) -> Iterator[tuple[FarmConfig, Store, LocalServices]]:
     with qemu_services(bisect_config, tmp_path_factory.mktemp("logs"), NAMES) as running:
         yield running
 
@@ -176,7 +176,7 @@ def _first_bisection(store: Store, timeout: float) -> int:
 
 
 def test_a_failed_run_is_bisected_to_the_patch_that_added_the_bug(
-    applied: Applied, stack: tuple[FarmConfig, Store, LocalStack]
+    applied: Applied, stack: tuple[FarmConfig, Store, LocalServices]
 ) -> None:
     config, store, local = stack
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 from farm.demo import Bisecting, Soaking, _waiting_for
+from farm.ending import Verdict
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.bisect import Bisection, BisectState
-from farm.store.runs import Run, RunKind, RunState, Verdict
+from farm.store.runs import Run, RunKind, RunState
 
 
 def add_run(

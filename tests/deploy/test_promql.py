@@ -21,10 +21,11 @@ import yaml
 from netutil import free_port
 
 from farm.cli import COMMANDS
+from farm.ending import Cause, Finding, RunEnding, Verdict, only
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.bisect import Bisection, BisectState
-from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
+from farm.store.runs import Crash, Run, RunKind, RunState
 from farm.store.series import Series
 
 from .conftest import DEPLOY, FARM, farm_env, service, wait_until, write_yaml
@@ -101,15 +102,17 @@ def make_scenario(store: Store) -> tuple[int, int, int]:
             state=RunState.SOAKING,
             kernel_release="6.1.0-farm-7",
             **common,
-            details={
-                "counter_failures": [
-                    {
-                        "counter": "nr_anon_partially_mapped",
-                        "rule": "returns_to_zero",
-                        "value": 78299,
-                    }
+            ending=RunEnding(
+                findings=[
+                    Finding(
+                        cause=Cause.COUNTER,
+                        text="counter nr_anon_partially_mapped: 78299 after quiesce",
+                        counter="nr_anon_partially_mapped",
+                        rule="returns-to-zero",
+                        value=78299,
+                    )
                 ]
-            },
+            ),
         )
         crashed = Run(
             kind=RunKind.PATCHED,
@@ -117,7 +120,7 @@ def make_scenario(store: Store) -> tuple[int, int, int]:
             upto=7,
             state=RunState.DONE,
             verdict=Verdict.FAIL,
-            reasons=[CRASH],
+            ending=only(Cause.CRASH, f"crash: {CRASH}"),
             kernel_release="6.1.0-farm-7",
             ended_at=utcnow(),
             **common,

@@ -48,8 +48,9 @@ from sqlalchemy import select
 
 from farm.build import KernelArtifacts
 from farm.demo import LEAK_COUNTER, Outcome, Settings, remove_worktrees, run_demo
+from farm.ending import Verdict
 from farm.store import Store
-from farm.store.runs import Crash, Run, RunKind, Verdict
+from farm.store.runs import Crash, Run, RunKind
 
 pytestmark = [
     pytest.mark.e2e,

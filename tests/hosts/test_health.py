@@ -17,14 +17,15 @@ from click.testing import CliRunner, Result
 
 from farm.cli import cli
 from farm.config import FarmConfig, load_config
+from farm.ending import Cause, PowerCycle, RunEnding, Verdict, only
 from farm.errors import UserError
 from farm.hosts import get_host
-from farm.hosts import health as host_health
-from farm.hosts.health import after_run, gate, set_health, state_of
 from farm.metrics.exporter import Exposition
+from farm.scheduler import health as host_health
+from farm.scheduler.health import after_run, gate, set_health, state_of
 from farm.store import Store
 from farm.store.hosts import Health, HostAlert
-from farm.store.runs import Run, RunKind, RunState, Verdict
+from farm.store.runs import Run, RunKind, RunState
 
 LOADS = Path(__file__).parents[1] / "soak" / "loads"
 
@@ -55,26 +56,25 @@ def finished(
     store: Store,
     kind: RunKind,
     verdict: Verdict,
-    reasons: list[str] | None = None,
+    ending: RunEnding | None = None,
     host: str = "laptop",
     **fields: object,
 ) -> Run:
     with store.session() as session:
         run = Run(
             kind=kind, host=host, commit=str(fields.pop("commit", "c0ffee")), load="idle-loop",
-            soak_seconds=60, state=RunState.DONE, verdict=verdict, reasons=reasons or [], **fields,
+            soak_seconds=60, state=RunState.DONE, verdict=verdict, ending=ending or RunEnding(),
+            **fields,
         )  # fmt: skip
         session.add(run)
     return run
 
 
-def end(
-    store: Store, config: FarmConfig, run: Run, findings: dict[str, str] | None = None
-) -> int | None:
+def end(store: Store, config: FarmConfig, run: Run) -> int | None:
     with store.session() as session:
         fresh = session.get(Run, run.id)
         assert fresh is not None
-        return after_run(session, config, fresh, findings or {})
+        return after_run(session, config, fresh)
 
 
 def test_a_host_never_checked_is_unknown_and_gets_work(store: Store) -> None:
@@ -88,7 +88,9 @@ def test_an_infra_run_queues_a_check_of_the_last_good_baseline_before_other_work
 ) -> None:
     finished(store, RunKind.BASELINE, Verdict.PASS, commit="base1", details={"tree": "linux"})
     finished(store, RunKind.BASELINE, Verdict.FAIL, commit="base2", details={"tree": "linux"})
-    broken = finished(store, RunKind.PATCHED, Verdict.INFRA, ["infrastructure: ssh refused"])
+    broken = finished(
+        store, RunKind.PATCHED, Verdict.INFRA, only(Cause.INFRA, "infrastructure: ssh refused")
+    )
 
     check = end(store, config, broken)
 
@@ -110,15 +112,18 @@ def test_an_infra_run_queues_a_check_of_the_last_good_baseline_before_other_work
             f"host laptop waits for its health check (run {check})"
         )
         assert gate(session, "laptop", RunKind.HEALTH) is None
-    again = finished(store, RunKind.PATCHED, Verdict.INFRA, ["infrastructure: again"])
+    again = finished(
+        store, RunKind.PATCHED, Verdict.INFRA, only(Cause.INFRA, "infrastructure: again")
+    )
     assert end(store, config, again) == check  # one check at a time
 
 
 def test_without_a_good_baseline_the_check_soaks_the_running_kernel(
     store: Store, config: FarmConfig
 ) -> None:
-    hung = finished(store, RunKind.PATCHED, Verdict.FAIL, ["hang: laptop did not answer"])
-    check = end(store, config, hung, {"hang": "laptop did not answer for 93s"})
+    hang = only(Cause.HANG, "hang: laptop did not answer for 93s")
+    hung = finished(store, RunKind.PATCHED, Verdict.FAIL, hang)
+    check = end(store, config, hung)
     with store.session() as session:
         run = session.get(Run, check)
         assert run is not None and run.details == {"kernel": "running"}
@@ -127,15 +132,19 @@ def test_without_a_good_baseline_the_check_soaks_the_running_kernel(
 def test_a_crash_that_needed_no_power_cycle_leaves_the_host_alone(
     store: Store, config: FarmConfig
 ) -> None:
-    crashed = finished(store, RunKind.PATCHED, Verdict.FAIL, ["crash: BUG: bad page"])
+    crashed = finished(
+        store, RunKind.PATCHED, Verdict.FAIL, only(Cause.CRASH, "crash: BUG: bad page")
+    )
     assert end(store, config, crashed) is None
-    cycled = finished(store, RunKind.PATCHED, Verdict.FAIL, ["crash: Kernel panic"])
-    assert end(store, config, cycled, {"power_cycle": "laptop power-cycled via command"})
+    panic = only(Cause.CRASH, "crash: Kernel panic")
+    panic.power_cycle = PowerCycle(done=True, text="laptop power-cycled via command")
+    cycled = finished(store, RunKind.PATCHED, Verdict.FAIL, panic)
+    assert end(store, config, cycled)
 
 
 def test_qemu_hosts_have_no_checks_unless_asked(store: Store, config: FarmConfig) -> None:
     assert config.host("vm").health.checks is False
-    broken = finished(store, RunKind.PATCHED, Verdict.INFRA, ["x"], host="vm")
+    broken = finished(store, RunKind.PATCHED, Verdict.INFRA, only(Cause.INFRA, "x"), host="vm")
     assert end(store, config, broken) is None
 
 
@@ -150,7 +159,12 @@ def test_a_passing_check_makes_the_host_good(store: Store, config: FarmConfig) -
 def test_a_failing_check_makes_the_host_bad_with_an_alert_and_no_work(
     store: Store, config: FarmConfig
 ) -> None:
-    check = finished(store, RunKind.HEALTH, Verdict.INFRA, ["load idle-loop exited with status 7"])
+    check = finished(
+        store,
+        RunKind.HEALTH,
+        Verdict.INFRA,
+        only(Cause.LOAD, "load idle-loop exited with status 7"),
+    )
     end(store, config, check)
     with store.session() as session:
         assert state_of(session, "laptop") == Health.BAD
@@ -161,7 +175,7 @@ def test_a_failing_check_makes_the_host_bad_with_an_alert_and_no_work(
         )
         assert gate(session, "laptop", RunKind.BISECT) == "host laptop is BAD"
         assert gate(session, "laptop", RunKind.HEALTH) is None  # a human may check it again
-    later = finished(store, RunKind.PATCHED, Verdict.INFRA, ["x"])
+    later = finished(store, RunKind.PATCHED, Verdict.INFRA, only(Cause.INFRA, "x"))
     assert end(store, config, later) is None  # BAD stays BAD until a human acts
 
 

@@ -18,7 +18,7 @@ from farm.errors import UserError
 from farm.git import git
 from farm.intake.mbox import read_mails
 from farm.intake.series import group_series
-from farm.intake.submit import intake
+from farm.scheduler.submit import intake
 from farm.store import Store
 from farm.store.series import Application, Patch, Series
 

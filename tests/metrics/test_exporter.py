@@ -14,12 +14,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from farm.config import FarmConfig
+from farm.ending import Cause, Finding, RunEnding, Verdict
 from farm.metrics.exporter import Exposition, meminfo_name
+from farm.scheduler.lifecycle import ensure_progress
 from farm.soak.sampler import parse_sample, sample_command
-from farm.soak.statemachine import ensure_progress
 from farm.store import Store
 from farm.store.base import utcnow
-from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
+from farm.store.runs import Crash, Run, RunKind, RunState
 from farm.store.samples import KeyCache, add_samples
 
 
@@ -63,15 +64,17 @@ def filled(config: FarmConfig, store: Store) -> Store:
             state=RunState.DONE,
             verdict=Verdict.FAIL,
             ended_at=utcnow(),
-            details={
-                "counter_failures": [
-                    {
-                        "counter": "nr_anon_partially_mapped",
-                        "rule": "returns-to-zero",
-                        "value": 78299,
-                    }
+            ending=RunEnding(
+                findings=[
+                    Finding(
+                        cause=Cause.COUNTER,
+                        text="counter nr_anon_partially_mapped: 78299 after quiesce",
+                        counter="nr_anon_partially_mapped",
+                        rule="returns-to-zero",
+                        value=78299,
+                    )
                 ]
-            },
+            ),
         )
         session.add_all([soaking, failed])
         session.flush()

@@ -10,15 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from farm.bisect import persist
 from farm.bisect.engine import Evidence, Outcome
 from farm.cli import main
+from farm.ending import Cause, Finding, RunEnding
 from farm.errors import UserError
 from farm.report.email import build_email, send
-from farm.report.load import build_input
 from farm.report.model import CounterSeries, ReportInput
 from farm.report.render import images, markdown, to_html
 from farm.report.text import plain_body
+from farm.scheduler import bisect_store as persist
+from farm.scheduler.report_input import build_input
 from farm.store import Store
 from farm.store.runs import Crash, Run, RunKind
 from farm.store.series import Patch, Series
@@ -71,7 +72,19 @@ def seed_store(store: Store, subject7: str = "mm: split THP on partial unmap") -
             host="workstation",
             load="kbuild-swap",
             soak_seconds=12 * 3600,
-            reasons=[f"crash: {TITLE}", f"counter {LEAK}: 1604 after quiesce, expected <= 0"],
+            ending=RunEnding(
+                findings=[
+                    Finding(cause=Cause.CRASH, text=f"crash: {TITLE}", title=TITLE),
+                    Finding(
+                        cause=Cause.COUNTER,
+                        text=f"counter {LEAK}: 1604 after quiesce, expected <= 0",
+                        counter=LEAK,
+                        rule="returns-to-zero",
+                        value=1604,
+                        detail="1604 after quiesce, expected <= 0",
+                    ),
+                ]
+            ),
         )
         s.add(run)
         s.flush()

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 from farm.config import FarmConfig
+from farm.ending import Cause, Finding, RunEnding, Verdict
 from farm.scheduler.api import queue_run
 from farm.store import Store
-from farm.store.runs import Crash, Run, RunKind, Verdict
+from farm.store.runs import Crash, Run, RunKind
 from farm.store.samples import ConsoleLine
 
 
@@ -98,10 +99,9 @@ def test_logs_shows_the_console_the_crash_and_the_verdict(
         )
         run = session.get(Run, run_id)
         assert run is not None
-        run.verdict, run.reasons = (
-            Verdict.FAIL,
-            ["crash: BUG: corrupted list in deferred_split_scan"],
-        )
+        title = "BUG: corrupted list in deferred_split_scan"
+        run.verdict = Verdict.FAIL
+        run.ending = RunEnding(findings=[Finding(cause=Cause.CRASH, text=f"crash: {title}")])
 
     result = farm(farm_toml, "logs", str(run_id), "--lines", "3")
 

@@ -19,13 +19,14 @@ from soakstack import SshHost, write_farm_toml
 from sqlalchemy import select
 
 from farm.config import FarmConfig, load_config
-from farm.hosts import health
-from farm.localstack import LocalStack
+from farm.ending import Verdict
 from farm.metrics.exporter import Exposition
+from farm.scheduler import health
 from farm.scheduler.api import queue_run, wait_for_runs
+from farm.services import LocalServices
 from farm.store import Store
 from farm.store.hosts import Health
-from farm.store.runs import Run, RunKind, RunState, Verdict
+from farm.store.runs import Run, RunKind, RunState
 
 pytestmark = pytest.mark.slow
 FARM = [sys.executable, "-m", "farm"]
@@ -46,7 +47,7 @@ def soak_config(tmp_path: Path, ssh_host: SshHost, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-def config(soak_config: FarmConfig, stack: LocalStack) -> FarmConfig:
+def config(soak_config: FarmConfig, stack: LocalServices) -> FarmConfig:
     return soak_config.model_copy(update={"broker_url": stack.broker_url})
 
 
@@ -63,7 +64,7 @@ def runs(store: Store, kind: RunKind) -> list[Run]:
 
 
 def wait_until(
-    what: str, check: Callable[[], bool], stack: LocalStack, timeout: float = 120
+    what: str, check: Callable[[], bool], stack: LocalServices, timeout: float = 120
 ) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -78,7 +79,7 @@ def host_state(store: Store) -> Health:
 
 
 def test_an_infra_run_is_followed_by_a_health_check_before_other_work(
-    config: FarmConfig, soak_store: Store, stack: LocalStack, tmp_path: Path, ssh_host: SshHost
+    config: FarmConfig, soak_store: Store, stack: LocalServices, tmp_path: Path, ssh_host: SshHost
 ) -> None:
     write_farm_toml(tmp_path / "farm.toml", ssh_host, host_extra=laptop_extra("idle-loop"))
     stack.start_worker("worker-1")
@@ -106,7 +107,7 @@ def test_an_infra_run_is_followed_by_a_health_check_before_other_work(
 
 
 def test_a_failed_check_takes_the_host_out_until_a_human_puts_it_back(
-    config: FarmConfig, soak_store: Store, stack: LocalStack, tmp_path: Path, ssh_host: SshHost
+    config: FarmConfig, soak_store: Store, stack: LocalServices, tmp_path: Path, ssh_host: SshHost
 ) -> None:
     stack.start_worker("worker-1")
     stack.start_beat()

@@ -5,18 +5,18 @@ from __future__ import annotations
 import time
 
 from farm.config import FarmConfig
-from farm.localstack import LocalStack
 from farm.scheduler.leases import HostLease, redis_client
+from farm.services import LocalServices
 from farm.store import Store
 from farm.store.samples import HostState
 
 
-def lease(stack: LocalStack, store: Store, ttl: float = 1.0) -> HostLease:
+def lease(stack: LocalServices, store: Store, ttl: float = 1.0) -> HostLease:
     return HostLease(redis_client(stack.broker_url), store, "laptop", ttl)
 
 
 def test_only_one_holder_at_a_time_and_each_gets_a_higher_fence(
-    stack: LocalStack, soak_store: Store
+    stack: LocalServices, soak_store: Store
 ) -> None:
     first, second = lease(stack, soak_store, ttl=30), lease(stack, soak_store, ttl=30)
 
@@ -32,7 +32,7 @@ def test_only_one_holder_at_a_time_and_each_gets_a_higher_fence(
 
 
 def test_a_dead_holders_lease_expires_and_cannot_be_released_by_others(
-    stack: LocalStack, soak_store: Store
+    stack: LocalServices, soak_store: Store
 ) -> None:
     dead, other = lease(stack, soak_store, ttl=1.0), lease(stack, soak_store, ttl=1.0)
     assert dead.acquire()
@@ -46,7 +46,7 @@ def test_a_dead_holders_lease_expires_and_cannot_be_released_by_others(
     assert dead.lost.is_set()
 
 
-def test_a_holder_keeps_its_lease_while_renewing(stack: LocalStack, soak_store: Store) -> None:
+def test_a_holder_keeps_its_lease_while_renewing(stack: LocalServices, soak_store: Store) -> None:
     holder, other = lease(stack, soak_store, ttl=1.0), lease(stack, soak_store, ttl=1.0)
     assert holder.acquire()
     with holder.renewing():
@@ -57,7 +57,7 @@ def test_a_holder_keeps_its_lease_while_renewing(stack: LocalStack, soak_store: 
 
 
 def test_the_fence_survives_a_redis_restart(
-    stack: LocalStack, soak_store: Store, soak_config: FarmConfig
+    stack: LocalServices, soak_store: Store, soak_config: FarmConfig
 ) -> None:
     before = lease(stack, soak_store, ttl=30)
     assert before.acquire()

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from farm.build import KernelArtifacts
 from farm.build.tree import BASE_TAG
 from farm.config import FarmConfig, load_config
+from farm.ending import PowerCycle, Verdict
 from farm.errors import InfraError
 from farm.git import git
 from farm.hosts import get_host
@@ -31,11 +32,11 @@ from farm.hosts.qemu import QemuVm
 from farm.intake.apply import Worktree, apply_patches
 from farm.intake.mbox import read_mails
 from farm.intake.series import group_series
-from farm.localstack import LocalStack
 from farm.metrics.exporter import Exposition
 from farm.scheduler.api import queue_run, statuses, submit_runs, wait_for_runs
+from farm.services import LocalServices
 from farm.store import Store
-from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
+from farm.store.runs import Crash, Run, RunKind, RunState
 from farm.store.samples import ConsoleLine, Sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.qemu, pytest.mark.kernel]
@@ -102,13 +103,13 @@ def qemu_config(
 @pytest.fixture(scope="module")
 def qemu_stack(
     qemu_config: FarmConfig, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[FarmConfig, Store, LocalStack]]:
+) -> Iterator[tuple[FarmConfig, Store, LocalServices]]:
     with qemu_services(qemu_config, tmp_path_factory.mktemp("logs"), NAMES) as running:
         yield running
 
 
 def test_a_series_on_two_qemu_hosts_runs_baseline_and_patched_soaks_to_verdicts(
-    qemu_stack: tuple[FarmConfig, Store, LocalStack],
+    qemu_stack: tuple[FarmConfig, Store, LocalServices],
     kernels: tuple[KernelArtifacts, KernelArtifacts],
 ) -> None:
     config, store, stack = qemu_stack
@@ -146,7 +147,7 @@ def test_a_series_on_two_qemu_hosts_runs_baseline_and_patched_soaks_to_verdicts(
     for baseline, patched_run in by_host.values():
         assert baseline.ended_at is not None and patched_run.started_at is not None
         assert baseline.ended_at <= patched_run.started_at  # the baseline soaked first
-    assert patched_run.details["baseline_run"] == baseline.id
+    assert patched_run.ending.baseline_run == baseline.id
     # The THP load really split huge pages, and /metrics shows it per host.
     body = Exposition(config, store).render().decode()
     for name in NAMES:
@@ -162,7 +163,7 @@ def test_a_series_on_two_qemu_hosts_runs_baseline_and_patched_soaks_to_verdicts(
 
 
 def test_killing_a_qemu_host_mid_soak_is_a_hang_power_cycled_and_a_fail(
-    qemu_stack: tuple[FarmConfig, Store, LocalStack],
+    qemu_stack: tuple[FarmConfig, Store, LocalServices],
     kernels: tuple[KernelArtifacts, KernelArtifacts],
 ) -> None:
     config, store, _ = qemu_stack
@@ -189,8 +190,8 @@ def test_killing_a_qemu_host_mid_soak_is_a_hang_power_cycled_and_a_fail(
     with store.session() as session:
         run = session.get(Run, run_id)
         assert run is not None
-        assert run.details["power_cycle"] == "laptop power-cycled via qemu"
-        assert run.details["console_tail"]  # the console's last lines, kept as evidence
+        assert run.ending.power_cycle == PowerCycle(done=True, text="laptop power-cycled via qemu")
+        assert run.ending.console_tail  # the console's last lines, kept as evidence
     assert vm.pid() not in (None, killed)  # a new VM process: power-cycled
 
 
@@ -207,7 +208,7 @@ def wait_soaking(store: Store, run_id: int, samples: int = 2) -> None:
 
 
 def test_a_panic_fails_the_run_with_its_title_without_waiting_for_a_hang(
-    qemu_stack: tuple[FarmConfig, Store, LocalStack],
+    qemu_stack: tuple[FarmConfig, Store, LocalServices],
     kernels: tuple[KernelArtifacts, KernelArtifacts],
 ) -> None:
     config, store, _ = qemu_stack
@@ -233,4 +234,6 @@ def test_a_panic_fails_the_run_with_its_title_without_waiting_for_a_hang(
         [crash] = session.scalars(select(Crash).where(Crash.run_id == run_id)).all()
         assert "sysrq" in crash.report.lower()
         run = session.get(Run, run_id)
-        assert run is not None and run.details["power_cycle"] == "workstation power-cycled via qemu"
+        assert run is not None and run.ending.power_cycle == PowerCycle(
+            done=True, text="workstation power-cycled via qemu"
+        )

@@ -16,8 +16,8 @@ from soakstack import SshHost
 from sqlalchemy import select
 
 from farm.config import FarmConfig
-from farm.localstack import LocalStack
 from farm.scheduler.api import RunStatus, queue_run, wait_for_runs
+from farm.services import LocalServices
 from farm.store import Store
 from farm.store.runs import Run, RunKind
 from farm.store.samples import Sample
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def config(soak_config: FarmConfig, stack: LocalStack) -> FarmConfig:
+def config(soak_config: FarmConfig, stack: LocalServices) -> FarmConfig:
     return soak_config.model_copy(update={"broker_url": stack.broker_url})
 
 
@@ -60,7 +60,7 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = 90) -> Non
         time.sleep(0.5)
 
 
-def finish(store: Store, run_ids: Sequence[int], stack: LocalStack) -> list[RunStatus]:
+def finish(store: Store, run_ids: Sequence[int], stack: LocalServices) -> list[RunStatus]:
     final = wait_for_runs(store, run_ids, timeout=180, poll=1)
     assert all(s.done for s in final), f"runs not done: {final}\n{stack.log('worker-1')[-3000:]}"
     return final
@@ -72,7 +72,7 @@ def starts_of(ssh: SshHost, run_id: int) -> list[str]:
 
 
 def test_a_run_goes_through_worker_and_beat_to_a_verdict(
-    config: FarmConfig, soak_store: Store, stack: LocalStack, ssh_host: SshHost
+    config: FarmConfig, soak_store: Store, stack: LocalServices, ssh_host: SshHost
 ) -> None:
     stack.start_worker("worker-1")
     stack.start_beat()
@@ -86,7 +86,7 @@ def test_a_run_goes_through_worker_and_beat_to_a_verdict(
 
 
 def test_kill_9_of_the_worker_mid_soak_leaves_a_gap_and_one_load_start(
-    config: FarmConfig, soak_store: Store, stack: LocalStack, ssh_host: SshHost
+    config: FarmConfig, soak_store: Store, stack: LocalServices, ssh_host: SshHost
 ) -> None:
     stack.start_worker("worker-1")
     stack.start_beat()
@@ -107,7 +107,7 @@ def test_kill_9_of_the_worker_mid_soak_leaves_a_gap_and_one_load_start(
 
 
 def test_a_redis_restart_mid_soak_does_not_lose_the_run(
-    config: FarmConfig, soak_store: Store, stack: LocalStack, ssh_host: SshHost
+    config: FarmConfig, soak_store: Store, stack: LocalServices, ssh_host: SshHost
 ) -> None:
     stack.start_worker("worker-1")
     stack.start_beat()
@@ -124,7 +124,7 @@ def test_a_redis_restart_mid_soak_does_not_lose_the_run(
 
 
 def test_two_workers_on_one_host_queue_never_run_two_jobs_on_the_host_at_once(
-    config: FarmConfig, soak_store: Store, stack: LocalStack, ssh_host: SshHost
+    config: FarmConfig, soak_store: Store, stack: LocalServices, ssh_host: SshHost
 ) -> None:
     stack.start_worker("worker-1", hosts=["laptop"], concurrency=3)
     stack.start_worker("worker-2", hosts=["laptop"], concurrency=3)

@@ -16,14 +16,15 @@ from soakstack import SshHost, write_farm_toml
 from sqlalchemy import select
 
 from farm.config import FarmConfig, load_config
+from farm.ending import Cause, PowerCycle, Verdict
 from farm.errors import FarmBug
 from farm.hosts import get_host
+from farm.scheduler import lifecycle
 from farm.scheduler.api import cancel_run, queue_run
 from farm.scheduler.leases import bump_fence
 from farm.soak import load as load_mod
-from farm.soak import statemachine
 from farm.store import Store
-from farm.store.runs import Run, RunKind, RunState, Verdict
+from farm.store.runs import Run, RunKind, RunState
 from farm.store.samples import HostState, RunProgress, Sample, run_readings
 
 pytestmark = pytest.mark.slow
@@ -43,9 +44,9 @@ def new_run(config: FarmConfig, store: Store, load: str = "idle-loop", seconds: 
     )
 
 
-def ctx_for(config: FarmConfig, store: Store) -> statemachine.Ctx:
+def ctx_for(config: FarmConfig, store: Store) -> lifecycle.Ctx:
     """A context holding a fresh fence, as a worker that just took the lease."""
-    return statemachine.Ctx(config, store, get_host(config, "laptop"), bump_fence(store, "laptop"))
+    return lifecycle.Ctx(config, store, get_host(config, "laptop"), bump_fence(store, "laptop"))
 
 
 def drive(config: FarmConfig, store: Store, run_id: int, until: RunState | None = None) -> Run:
@@ -53,7 +54,7 @@ def drive(config: FarmConfig, store: Store, run_id: int, until: RunState | None 
     ctx, tick = ctx_for(config, store), current_tick(store, run_id)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        result = statemachine.advance(ctx, run_id, tick)
+        result = lifecycle.advance(ctx, run_id, tick)
         run = get_run(store, run_id)
         if result is None or run.state == until:
             return run
@@ -106,7 +107,7 @@ def test_a_soak_of_the_running_kernel_passes_with_samples_and_one_load_start(
     assert readings[0].boot_id == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     starts = (ssh_host.remote_dir / "starts.log").read_text().splitlines()
     assert [line.split()[0] for line in starts] == [f"run-{run_id}"]
-    assert "nr_zspages" not in " ".join(run.details["notes"])  # the expectation was checked
+    assert "nr_zspages" not in " ".join(run.ending.notes)  # the expectation was checked
 
 
 def test_a_step_repeated_after_a_crash_finds_the_running_load(
@@ -150,9 +151,9 @@ def test_a_duplicate_step_is_dropped_and_changes_nothing(
 ) -> None:
     run_id = new_run(soak_config, soak_store)
     ctx = ctx_for(soak_config, soak_store)
-    assert statemachine.advance(ctx, run_id, 0) == (1, 0.0)  # queued -> booting
+    assert lifecycle.advance(ctx, run_id, 0) == (1, 0.0)  # queued -> booting
 
-    assert statemachine.advance(ctx, run_id, 0) is None  # the same message again
+    assert lifecycle.advance(ctx, run_id, 0) is None  # the same message again
     assert get_run(soak_store, run_id).state == RunState.BOOTING
     assert current_tick(soak_store, run_id) == 1
 
@@ -164,8 +165,8 @@ def test_a_worker_whose_lease_was_taken_over_cannot_commit(
     stale = ctx_for(soak_config, soak_store)
     bump_fence(soak_store, "laptop")  # another worker took the lease meanwhile
 
-    with pytest.raises(statemachine.LeaseLost):
-        statemachine.advance(stale, run_id, 0)
+    with pytest.raises(lifecycle.LeaseLost):
+        lifecycle.advance(stale, run_id, 0)
     assert get_run(soak_store, run_id).state == RunState.QUEUED
     assert current_tick(soak_store, run_id) == 0
 
@@ -181,8 +182,8 @@ def test_a_counter_that_does_not_return_to_zero_fails_with_its_name_and_value(
     [reason] = run.reasons
     assert reason.startswith("counter nr_free_pages: ")
     assert reason.endswith("after quiesce, expected <= 0")
-    [failure] = run.details["counter_failures"]
-    assert failure["counter"] == "nr_free_pages" and failure["value"] > 0
+    [failure] = run.ending.of(Cause.COUNTER)
+    assert failure.counter == "nr_free_pages" and (failure.value or 0) > 0
 
 
 def test_a_load_that_exits_with_an_error_is_our_failure_not_the_kernels(
@@ -226,7 +227,7 @@ def test_a_host_that_stops_answering_is_a_hang_and_is_power_cycled(
     missed = int(reason.split("(")[1].split(" samples missed")[0])
     assert silent >= limit and 1 <= missed <= 3  # not before the limit, soon after it
     assert power_log.read_text() == "cycled laptop\n"
-    assert run.details["power_cycle"] == "laptop power-cycled via command"
+    assert run.ending.power_cycle == PowerCycle(done=True, text="laptop power-cycled via command")
     store.dispose()
 
 
@@ -236,7 +237,7 @@ def test_a_cancelled_run_stops_its_load_and_frees_the_host(
     run_id = new_run(soak_config, soak_store, seconds=60)
     drive(soak_config, soak_store, run_id, until=RunState.SOAKING)
     ctx = ctx_for(soak_config, soak_store)
-    result = statemachine.advance(ctx, run_id, current_tick(soak_store, run_id))  # load starts
+    result = lifecycle.advance(ctx, run_id, current_tick(soak_store, run_id))  # load starts
     assert result is not None
     pid = int((ssh_host.remote_dir / f"run-{run_id}" / "pid").read_text())
     assert session_alive(pid)
@@ -265,7 +266,7 @@ def test_a_run_is_stepped_only_on_its_own_host(soak_config: FarmConfig, soak_sto
     with soak_store.session() as session:
         session.get(Run, run_id).host = "elsewhere"
     with pytest.raises(FarmBug, match="is for host elsewhere"):
-        statemachine.advance(ctx_for(soak_config, soak_store), run_id, 0)
+        lifecycle.advance(ctx_for(soak_config, soak_store), run_id, 0)
 
 
 def test_a_host_without_the_loads_tool_ends_infra_not_as_a_hang(

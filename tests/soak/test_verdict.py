@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from farm.ending import SoakEvents, Verdict
 from farm.loads import Expectation, Load
-from farm.soak.verdict import decide
+from farm.scheduler.verdict import decide
 from farm.store import Store
-from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
+from farm.store.runs import Crash, Run, RunKind, RunState
 from farm.store.samples import KeyCache, Reading, add_samples
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -83,8 +84,8 @@ def judge(store: Store, run_id: int, crash: str | None = None) -> tuple[Verdict,
                 )
             )
             session.flush()
-        verdict, reasons, _ = decide(session, run, LOAD, {})
-        return verdict, reasons
+        verdict, ending = decide(session, run, LOAD, SoakEvents())
+        return verdict, ending.reasons
 
 
 def test_a_leak_seen_before_the_crash_fails_its_counter_too(store: Store) -> None:

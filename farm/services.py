@@ -29,15 +29,15 @@ import redis
 from farm.errors import InfraError
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-class LocalStack:
-    """``with LocalStack(config_path, log_dir) as stack:`` starts Redis; workers and
+class LocalServices:
+    """``with LocalServices(config_path, log_dir) as stack:`` starts Redis; workers and
     beat are started on demand and everything is stopped on exit."""
 
     def __init__(self, config_path: Path, log_dir: Path, *, redis_persist: bool = False) -> None:
@@ -45,7 +45,7 @@ class LocalStack:
         self.log_dir = log_dir
         self.redis_persist = redis_persist
         self.redis_dir = Path(tempfile.mkdtemp(prefix="farm-redis-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.password = secrets.token_hex(16)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -144,7 +144,7 @@ class LocalStack:
         self.procs[name] = proc
         return proc
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> LocalServices:
         self.start_redis()
         return self
 

@@ -24,18 +24,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from farm.config import FarmConfig
+from farm.ending import Cause, Verdict
 from farm.hosts.base import Host
 from farm.hosts.power import ManualPower
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.hosts import Health, HostAlert, HostHealthChange
-from farm.store.runs import Run, RunKind, RunState, Verdict
+from farm.store.runs import TERMINAL, Run, RunKind, RunState
 
 log = logging.getLogger(__name__)
 
 FARM = "farm"  # the `by` of changes the farm makes itself
 WORKABLE = (Health.GOOD, Health.UNKNOWN)
-_ACTIVE = (RunState.DONE, RunState.CANCELLED)
 
 
 def latest(session: Session, host: str) -> HostHealthChange | None:
@@ -118,7 +118,7 @@ def pending_check(session: Session, host: str) -> int | None:
     """The id of a HEALTH run of ``host`` that is queued or active."""
     return session.scalar(
         select(Run.id)
-        .where(Run.host == host, Run.kind == RunKind.HEALTH, Run.state.not_in(_ACTIVE))
+        .where(Run.host == host, Run.kind == RunKind.HEALTH, Run.state.not_in(TERMINAL))
         .order_by(Run.id)
         .limit(1)
     )
@@ -146,7 +146,7 @@ def queue_check(session: Session, config: FarmConfig, host: str) -> int:
     (built from its cache); without one, the kernel the host runs after its power
     cycle or reboot: a bare-metal host's default kernel.
     """
-    from farm.soak.statemachine import ensure_progress
+    from farm.scheduler.lifecycle import ensure_progress
 
     existing = pending_check(session, host)
     if existing is not None:
@@ -178,19 +178,19 @@ def queue_check(session: Session, config: FarmConfig, host: str) -> int:
     return run.id
 
 
-def _needs_check(run: Run, findings: dict[str, Any]) -> str | None:
+def _needs_check(run: Run) -> str | None:
     """Why a finished run leaves its host in doubt, if it does."""
     if run.verdict == Verdict.INFRA:
         return f"run {run.id} ended INFRA: {run.reasons[0] if run.reasons else '?'}"
-    for key in ("hang", "power_cycle"):
-        if key in findings:
-            return f"run {run.id}: {findings[key]}"
+    hang = run.ending.of(Cause.HANG)
+    if hang:
+        return f"run {run.id}: {hang[0].text}"
+    if run.ending.power_cycle is not None:
+        return f"run {run.id}: {run.ending.power_cycle.text}"
     return None
 
 
-def after_run(
-    session: Session, config: FarmConfig, run: Run, findings: dict[str, Any]
-) -> int | None:
+def after_run(session: Session, config: FarmConfig, run: Run) -> int | None:
     """Update the host's health for a run that just ended; a new HEALTH run's id."""
     state = state_of(session, run.host)
     if state in (Health.MAINTENANCE, Health.RETIRED) or run.state != RunState.DONE:
@@ -206,7 +206,7 @@ def after_run(
         set_health(session, run.host, Health.BAD, reason=failed, run_id=run.id)
         raise_alert(session, run.host, "health-check-failed", failed, run_id=run.id)
         return None
-    why = _needs_check(run, findings)
+    why = _needs_check(run)
     settings = next((h.health for h in config.hosts if h.name == run.host), None)
     if why is None or state == Health.BAD or settings is None or not settings.checks:
         return None

@@ -36,20 +36,20 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from farm.bisect import persist
 from farm.bisect.engine import Engine, Evidence, FreeHost, InFlight, Outcome, Settings
 from farm.bisect.model import Prior
 from farm.bisect.priors import weights_from_stack
 from farm.config import FarmConfig
 from farm.detect.crash import Crash as FoundCrash
 from farm.detect.crash import kind_of
+from farm.ending import Cause, Verdict
 from farm.errors import UserError
-from farm.soak.statemachine import TERMINAL
-from farm.soak.verdict import as_utc, baseline_for
+from farm.scheduler import bisect_store as persist
+from farm.scheduler.verdict import baseline_for
 from farm.store import Store
-from farm.store.base import utcnow
+from farm.store.base import as_utc, utcnow
 from farm.store.bisect import Bisection, BisectState
-from farm.store.runs import Crash, Run, RunKind, RunState, Verdict
+from farm.store.runs import TERMINAL, Crash, Run, RunKind, RunState
 from farm.store.samples import ConsoleLine, Sample
 from farm.store.series import Application, Series
 
@@ -58,6 +58,8 @@ log = logging.getLogger(__name__)
 OPEN = (BisectState.REQUESTED, BisectState.RUNNING)
 INFRA_UNTESTABLE = 2  # INFRA runs without a soak after which a kernel is skipped
 GROWTH = 2.0  # an in-flight uptime is recorded again each time it doubles
+# Findings after which a run says nothing of a counter it did not fail: it never quiesced.
+CUT_SHORT = frozenset(Cause) - {Cause.COUNTER, Cause.TAINT}
 _STAMP = re.compile(r"^\[\s*([0-9]+\.[0-9]+)\]")  # a console line's kernel timestamp
 
 
@@ -85,12 +87,6 @@ def _crashes(session: Session, run_id: int) -> list[Crash]:
     )
 
 
-def _failed_counters(run: Run) -> list[str]:
-    """Counters the run's verdict failed (farm.soak.verdict records them in details)."""
-    found = run.details.get("counter_failures", []) if isinstance(run.details, dict) else []
-    return [str(f["counter"]) for f in found if isinstance(f, dict) and "counter" in f]
-
-
 def regression_of(session: Session, run: Run, wanted: str | None = None) -> tuple[str, str]:
     """(regression, crash | counter) to bisect on ``run``: ``wanted`` if the run shows
     it, else its first failed counter, else its first crash title. A counter first:
@@ -98,7 +94,7 @@ def regression_of(session: Session, run: Run, wanted: str | None = None) -> tupl
     crash comes at random and each step must soak long enough to trust a clean run.
     ``farm bisect RUN --regression TITLE`` hunts the crash."""
     crashes = _crashes(session, run.id)
-    counters = _failed_counters(run)
+    counters = run.ending.failed_counters
     if wanted is not None:
         if any(_crash_matches(c, wanted) for c in crashes):
             return wanted, "crash"
@@ -267,9 +263,9 @@ def evidence_of(session: Session, run: Run, b: Bisection, kernel: int) -> Eviden
         return ev(Outcome.UNTESTABLE, 0.0)  # did not build or boot: the kernel's own fault
     hours = _uptime_hours(session, run)
     if b.regression_kind == "counter":
-        if b.regression in _failed_counters(run):
+        if b.regression in run.ending.failed_counters:
             return ev(Outcome.COUNTER_FAIL, hours)  # a trend seen before a crash counts
-        if crashes or any(not r.startswith(("counter", "taint")) for r in run.reasons):
+        if crashes or run.ending.has(*CUT_SHORT):
             return None  # a run cut short by a crash or hang never quiesced: no pass
         return ev(Outcome.COUNTER_PASS, hours)
     for crash in crashes:
@@ -277,15 +273,15 @@ def evidence_of(session: Session, run: Run, b: Bisection, kernel: int) -> Eviden
             return ev(Outcome.MATCHING, _crash_hours(session, run, crash))
     if crashes:
         return ev(Outcome.UNRELATED, _crash_hours(session, run, crashes[0]))
-    if any(r.startswith(("hang", "reboot")) for r in run.reasons):
+    if run.ending.has(Cause.HANG, Cause.REBOOT):
         return ev(Outcome.UNRELATED, hours)
     return ev(Outcome.CLEAN, hours)
 
 
 def _base_run(session: Session, run: Run) -> Run | None:
     """The baseline ``run``'s verdict compared against, or the newest passed one."""
-    ref = run.details.get("baseline_run") if isinstance(run.details, dict) else None
-    base = session.get(Run, ref) if isinstance(ref, int) else None
+    ref = run.ending.baseline_run
+    base = session.get(Run, ref) if ref is not None else None
     return base or baseline_for(session, run)
 
 

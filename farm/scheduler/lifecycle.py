@@ -1,4 +1,4 @@
-"""The soak state machine: queued → building → booting → soaking → quiescing →
+"""The run lifecycle: queued → building → booting → soaking → quiescing →
 collecting → done, one short idempotent step at a time.
 
 A step reads a snapshot of the run (short session), acts on the host without holding
@@ -29,24 +29,24 @@ from sqlalchemy.orm import Session
 
 from farm.config import FarmConfig
 from farm.detect.crash import parse as parse_crashes
+from farm.ending import Cause, PowerCycle, RunEnding, SoakEvents, Verdict, only
 from farm.errors import FarmBug, FarmError, InfraError, KernelError, UserError
-from farm.hosts import health as host_health
 from farm.hosts import laptop
 from farm.hosts.base import CommandTimeout, Host, HostUnreachable, Transport
 from farm.hosts.remote import RemoteHost
 from farm.loads import Load, get_load
-from farm.soak import console as console_mod
+from farm.scheduler import console as console_mod
+from farm.scheduler import health as host_health
+from farm.scheduler.verdict import decide, hang_finding, reboot_finding
 from farm.soak import load as load_mod
 from farm.soak.sampler import LoadPulse, take_sample
-from farm.soak.verdict import as_utc, decide, hang_reason
 from farm.store import Store
-from farm.store.base import utcnow
-from farm.store.runs import Run, RunKind, RunState, Verdict
+from farm.store.base import as_utc, utcnow
+from farm.store.runs import TERMINAL, Run, RunKind, RunState
 from farm.store.samples import HostState, KeyCache, Reading, RunProgress, Sample, sample_row
 
 log = logging.getLogger(__name__)
 
-TERMINAL = (RunState.DONE, RunState.CANCELLED)
 # What a host that stopped answering looks like; other failures are not silence.
 SILENCE = (HostUnreachable, CommandTimeout)
 Write = Callable[[Session], None]
@@ -92,7 +92,7 @@ class Outcome:
     run: dict[str, Any] = field(default_factory=dict)
     progress: dict[str, Any] = field(default_factory=dict)
     writes: list[Write] = field(default_factory=list)
-    verdict: tuple[Verdict, list[str]] | None = None
+    verdict: tuple[Verdict, RunEnding] | None = None
     release_host: bool = False
 
 
@@ -127,14 +127,15 @@ def advance(ctx: Ctx, run_id: int, tick: int) -> tuple[int, float] | None:
     try:
         outcome = _dispatch(ctx, snap)
     except KernelError as exc:
-        outcome = Outcome(verdict=(Verdict.FAIL, [exc.message]), release_host=True)
+        ending = only(Cause.KERNEL, exc.message)
+        outcome = Outcome(verdict=(Verdict.FAIL, ending), release_host=True)
     except LeaseLost:
         raise
     except InfraError as exc:
         outcome = _infra_failure(ctx, snap, exc)
     except UserError as exc:  # a wrong key or inventory: retrying cannot help
         reason = f"configuration: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")
-        outcome = Outcome(verdict=(Verdict.INFRA, [reason]), release_host=True)
+        outcome = Outcome(verdict=(Verdict.INFRA, only(Cause.CONFIG, reason)), release_host=True)
     return commit(ctx, snap, outcome)
 
 
@@ -178,8 +179,7 @@ def commit(ctx: Ctx, snap: Snap, outcome: Outcome) -> tuple[int, float] | None:
         assert run is not None
         _apply(session, run, outcome, now)
         if run.state in TERMINAL:
-            findings = outcome.progress.get("findings", snap.progress.findings)
-            check = host_health.after_run(session, ctx.config, run, findings)
+            check = host_health.after_run(session, ctx.config, run)
             if check is not None:
                 ctx.followups.append((check, run.host))
         if outcome.release_host or run.state in TERMINAL:
@@ -197,7 +197,7 @@ def _apply(session: Session, run: Run, outcome: Outcome, now: float) -> None:
         setattr(run, key, value)
     state = outcome.state
     if outcome.verdict is not None:
-        run.verdict, run.reasons = outcome.verdict
+        run.verdict, run.ending = outcome.verdict
         run.ended_at = utcnow()
         state = RunState.DONE
     if state is not None and state != run.state:
@@ -213,7 +213,7 @@ def _infra_failure(ctx: Ctx, snap: Snap, exc: InfraError) -> Outcome:
     log.warning("run %s: %s (infrastructure failure %d/%d)", snap.run.id, exc, failures, limit)
     if failures > limit:
         return Outcome(
-            verdict=(Verdict.INFRA, [f"infrastructure: {exc.message}"]),
+            verdict=(Verdict.INFRA, only(Cause.INFRA, f"infrastructure: {exc.message}")),
             release_host=True,
             writes=[lambda _session: _stop_load(ctx, snap.run.id)],
         )
@@ -376,16 +376,14 @@ def _soaking(ctx: Ctx, snap: Snap) -> Outcome:
     _read_console(ctx, snap, outcome)
     started_at = snap.run.load_started_at or outcome.run["load_started_at"]
     if reading.boot_id != snap.run.boot_id:
-        outcome.progress["findings"] = {
-            **snap.progress.findings,
-            "reboot": f"host rebooted during the soak (boot_id {snap.run.boot_id} → "
-            f"{reading.boot_id})",
-        }
+        reboot = reboot_finding(snap.run.boot_id, reading.boot_id)
+        outcome.progress["events"] = snap.progress.events.model_copy(update={"reboot": reboot})
         outcome.state = RunState.COLLECTING
     elif _load_failed(pulse):
         assert pulse is not None
+        failed = only(Cause.LOAD, f"load {load.name} exited with status {pulse.exit_code}")
         return Outcome(
-            verdict=(Verdict.INFRA, [f"load {load.name} exited with status {pulse.exit_code}"]),
+            verdict=(Verdict.INFRA, failed),
             release_host=True,
             writes=outcome.writes,
         )
@@ -462,22 +460,24 @@ def _missed(ctx: Ctx, snap: Snap, exc: Exception) -> Outcome:
     crashed = _read_console(ctx, snap, outcome)
     if silent < limit and not crashed:
         return outcome
-    findings = {**snap.progress.findings, "power_cycle": _power_cycle(ctx)}
+    events = snap.progress.events.model_copy(update={"power_cycle": _power_cycle(ctx)})
     if not crashed:
         grace = ctx.config.scheduler.hang_grace
-        findings["hang"] = hang_reason(ctx.host.name, silent, missed, ctx.interval, grace)
-    outcome.progress["findings"] = findings
+        hang = hang_finding(ctx.host.name, silent, missed, ctx.interval, grace)
+        events = events.model_copy(update={"hang": hang})
+    outcome.progress["events"] = events
     outcome.state = RunState.COLLECTING
     outcome.delay = 0.0
     return outcome
 
 
-def _power_cycle(ctx: Ctx) -> str:
+def _power_cycle(ctx: Ctx) -> PowerCycle:
+    name = ctx.host.name
     try:
         ctx.host.power.cycle()
     except FarmError as exc:  # no power control is a configuration fact, not a crash
-        return f"power cycle of {ctx.host.name} failed: {exc.message}"
-    return f"{ctx.host.name} power-cycled via {ctx.host.power.name}"
+        return PowerCycle(done=False, text=f"power cycle of {name} failed: {exc.message}")
+    return PowerCycle(done=True, text=f"{name} power-cycled via {ctx.host.power.name}")
 
 
 def _quiescing(ctx: Ctx, snap: Snap) -> Outcome:
@@ -499,11 +499,11 @@ def _quiescing(ctx: Ctx, snap: Snap) -> Outcome:
 
 def _collecting(ctx: Ctx, snap: Snap) -> Outcome:
     load = _soak_load(ctx, snap)
-    findings = dict(snap.progress.findings)
-    if "hang" not in findings and "reboot" not in findings:
+    events = snap.progress.events
+    if events.hang is None and events.reboot is None:
         # A crashed host that still answers keeps nothing of the load running.
         _stop_load(ctx, snap.run.id)
-    evidence = _aftermath(ctx, findings)
+    evidence = _aftermath(ctx, events)
     with ctx.store.session() as session:
         if evidence:  # titled like the console's crashes, before the verdict reads them
             run_id, host = snap.run.id, ctx.host.name
@@ -512,20 +512,15 @@ def _collecting(ctx: Ctx, snap: Snap) -> Outcome:
             console_mod.scan(
                 session, run_id=run_id, host=host, scan_from=snap.progress.console_scan_from
             )
-        verdict, reasons, details = decide(session, snap.run, load, findings)
-    return Outcome(
-        verdict=(verdict, reasons),
-        # Notes made during the soak (laptop care) stay beside the verdict's own.
-        run={"details": laptop.with_notes({**snap.run.details, **details}, _notes(snap))},
-        release_host=True,
-    )
+        verdict, ending = decide(session, snap.run, load, events)
+    return Outcome(verdict=(verdict, ending), release_host=True)
 
 
-def _aftermath(ctx: Ctx, findings: dict[str, Any]) -> list[str]:
+def _aftermath(ctx: Ctx, events: SoakEvents) -> list[str]:
     """A machine of one's own that rebooted (panic=N, or our power cycle) kept its crash
     in pstore or its previous boot's journal: read, once it is up, as console lines.
     A QEMU host's crash is all on its console already."""
-    if ctx.host.config.kind != "ssh" or not {"reboot", "power_cycle"} & set(findings):
+    if ctx.host.config.kind != "ssh" or (events.reboot is None and events.power_cycle is None):
         return []
     if not isinstance(ctx.host, RemoteHost):
         return []
@@ -536,10 +531,6 @@ def _aftermath(ctx: Ctx, findings: dict[str, Any]) -> list[str]:
         log.warning("%s: no crash evidence collected after the reboot: %s", ctx.host.name, exc)
         return []
     return found.text.splitlines() if found else []
-
-
-def _notes(snap: Snap) -> list[str]:
-    return list(snap.run.details.get("notes", []))
 
 
 def _cancel(ctx: Ctx, snap: Snap) -> Outcome:

@@ -11,10 +11,10 @@ import shlex
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from farm.bisect import persist
 from farm.bisect.engine import Evidence
 from farm.errors import UserError
 from farm.report.model import CounterSeries, PatchRef, ReportInput, TestRun
+from farm.scheduler import bisect_store as persist
 from farm.store.bisect import Bisection, BisectStep
 from farm.store.runs import Crash, Run
 from farm.store.samples import run_readings, series_of
@@ -73,12 +73,11 @@ def _failures(run: Run | None, regression: str) -> tuple[str | None, list[str]]:
     baseline), and its other failures."""
     if run is None:
         return None, []
-    prefix = f"counter {regression}: "
-    mine = [r.removeprefix(prefix) for r in run.reasons if r.startswith(prefix)]
+    mine = [f.detail or f.text for f in run.ending.findings if f.counter == regression]
     others = [
-        r.removeprefix("crash: ")
-        for r in run.reasons
-        if not r.startswith(prefix) and r.removeprefix("crash: ") != regression
+        f.title or f.text
+        for f in run.ending.findings
+        if f.counter != regression and (f.title or f.text) != regression
     ]
     return "; ".join(mine) or None, others
 
