@@ -21,9 +21,9 @@ from pathlib import Path
 
 from farm.config import FarmConfig, HostConfig
 from farm.metrics.exporter import Exposition
-from farm.soak.sampler import _fields
+from farm.soak.sampler import Reading, _fields
 from farm.store import Store
-from farm.store.samples import KeyCache, Reading, add_samples
+from farm.store.samples import KeyCache, add_samples
 
 
 def readings(hosts: int, ts: float, rng: random.Random) -> list[tuple[str, int | None, Reading]]:

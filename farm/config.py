@@ -18,9 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from farm.bisect.settings import BisectConfig
 from farm.errors import UserError
-from farm.scheduler.settings import SchedulerConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
@@ -34,6 +32,71 @@ def default_config_path() -> Path:
 def default_data_dir() -> Path:
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return base / "farm"
+
+
+class SchedulerConfig(BaseModel):
+    """Timings of the soak pipeline. Tests shrink them; production keeps the defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sample_interval: float = Field(default=10.0, gt=0, description="seconds between samples")
+    hang_grace: float = Field(
+        default=60.0, ge=0, description="extra seconds after 3 missed intervals before a hang"
+    )
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="host lease TTL; renewed while a step runs"
+    )
+    reconcile_seconds: float = Field(default=15.0, gt=0, description="beat period")
+    overdue_seconds: float = Field(
+        default=30.0, gt=0, description="a run this late past its due time is re-driven"
+    )
+    visibility_timeout: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Redis transport redelivers unacked tasks after this (a backstop only)",
+    )
+    baseline_max_age_hours: float = Field(
+        default=168.0, gt=0, description="a baseline run younger than this is reused"
+    )
+    boot_timeout: float = Field(default=600.0, gt=0)
+    max_infra_retries: int = Field(default=3, ge=0)
+    remote_dir: str = Field(default="/var/tmp/farm", pattern=r"^/[A-Za-z0-9_./-]+$")  # noqa: S108 - on the test host
+
+
+class BisectConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    auto: bool = Field(default=True, description="bisect every patched run that ends FAIL")
+    confidence: float = Field(
+        default=0.95, gt=0.5, lt=1.0, description="posterior an automatic bisection stops at"
+    )
+    step_overhead_hours: float = Field(
+        default=0.25, gt=0, description="build + boot before a bisect run starts soaking"
+    )
+    min_step_hours: float = Field(default=1.0, gt=0, description="shortest bisect soak")
+    max_step_hours: float = Field(default=48.0, gt=0, description="longest bisect soak")
+    prior_scale_hours: float = Field(
+        default=24.0, gt=0, description="typical time to crash the engine assumes at first"
+    )
+    max_hours: float | None = Field(
+        default=None, gt=0, description="default wall-clock budget of a bisection"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BisectConfig:
+        if self.min_step_hours > self.max_step_hours:
+            raise ValueError(
+                f"min_step_hours {self.min_step_hours:g} exceeds max_step_hours "
+                f"{self.max_step_hours:g}"
+            )
+        return self
+
+    def durations(self, steps: int = 8) -> tuple[float, ...]:
+        """Soak lengths the planner chooses from: geometric from min to max."""
+        lo, hi = self.min_step_hours, self.max_step_hours
+        if lo == hi:
+            return (lo,)
+        return tuple(lo * (hi / lo) ** (i / (steps - 1)) for i in range(steps))
 
 
 class _Strict(BaseModel):

@@ -45,9 +45,9 @@ from farm.git import git, resolve
 from farm.hosts.qemu import QemuVm
 from farm.intake.apply import Worktree
 from farm.report.text import verdict
-from farm.scheduler.api import cancel_run, submit_runs
+from farm.scheduler.api import cancel_run
 from farm.scheduler.bisecting import OPEN, wait_for_bisection
-from farm.scheduler.submit import IntakeResult, intake
+from farm.scheduler.submit import submit_series
 from farm.services import LocalServices, free_port
 from farm.store import Store
 from farm.store.base import as_utc, utcnow
@@ -282,8 +282,6 @@ def run_demo(settings: Settings, say: Say = click.echo) -> Outcome:
     fresh_start(tree, settings, say)
     store = Store(config.db_url)
     try:
-        applied = intake(config, store, state / "series.mbox", upto=UPTO, progress=say)
-        say(f"series {applied.series.title!r}: patches 01..{UPTO:02d} applied as {applied.branch}")
         with (
             LocalServices(config_path, state / "logs") as stack,
             exporter(config_path, state / "logs") as metrics_url,
@@ -294,7 +292,9 @@ def run_demo(settings: Settings, say: Say = click.echo) -> Outcome:
             stack.start_worker("worker", hosts=list(HOSTS), concurrency=len(HOSTS) + 1)
             stack.start_beat()
             try:
-                _soak_and_bisect(config, store, applied, settings, outcome, started, say)
+                _soak_and_bisect(
+                    config, store, state / "series.mbox", settings, outcome, started, say
+                )
             finally:
                 _cancel_active(store)
                 for name in HOSTS:
@@ -309,30 +309,29 @@ def run_demo(settings: Settings, say: Say = click.echo) -> Outcome:
 def _soak_and_bisect(
     config: FarmConfig,
     store: Store,
-    applied: IntakeResult,
+    mbox: Path,
     settings: Settings,
     outcome: Outcome,
     started: float,
     say: Say,
 ) -> None:
-    assert applied.base is not None and applied.head is not None
     soak = format_duration(settings.soak_seconds)
     say(
         f"farm submit series.mbox --upto {UPTO} --hosts {','.join(HOSTS)} --soak {soak} "
         f"--load {LOAD}"
     )
-    run_ids = submit_runs(
+    submitted = submit_series(
         config,
         store,
-        hosts=list(HOSTS),
-        base_commit=applied.base,
-        commit=applied.head,
-        upto=UPTO,
+        mbox,
+        hosts=HOSTS,
         load=LOAD,
         soak_seconds=settings.soak_seconds,
-        series_id=applied.series_id,
-        application_id=applied.application_id,
+        progress=say,
+        upto=UPTO,
     )
+    applied, run_ids = submitted.intake, submitted.runs
+    say(f"series {applied.series.title!r}: patches 01..{UPTO:02d} applied as {applied.branch}")
     watcher = Watcher(store, say, started)
     deadline = started + settings.timeout
     while (waiting := _waiting_for(store, run_ids)) is not None:

@@ -3,9 +3,11 @@
 Grafana (webhook ``version: "1"``) and Alertmanager (``version: "4"``) post the same
 shape: a group of alerts, each with labels, ``startsAt`` and a ``fingerprint``. An alert
 whose labels name a ``run`` and what regressed on it (``regression``: a crash title, or
-``counter``: a counter that failed its expectation; for a crash alert without a title
-the run's first recorded crash) becomes a REQUESTED row in ``bisections``. The
-scheduler's reconciler starts it; this module never talks to Celery.
+``counter``: a counter that failed its expectation; without either, the run's first
+failure) is a bisection request, made by the scheduler's one ``request_in``: only a
+finished FAIL run of an applied series that shows that regression is bisected, and an
+alert about anything else is recorded with the reason it was ignored. The scheduler's
+reconciler starts the bisection; this module never talks to Celery.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from farm.errors import UserError
+from farm.scheduler.bisecting import request_in
 from farm.store.alerts import Alert, AlertAction
-from farm.store.bisect import Bisection, BisectState
-from farm.store.runs import Crash, Run
+from farm.store.runs import Run
 
 log = logging.getLogger(__name__)
 
@@ -68,23 +71,27 @@ class Outcome:
     detail: str
 
 
-def record(session: Session, notification: Notification) -> list[Outcome]:
+def record(
+    session: Session, notification: Notification, *, confidence: float = 0.95
+) -> list[Outcome]:
     """Record every alert of a notification and act on the new firing ones."""
     if session.get_bind().dialect.name == "sqlite":
         # Take SQLite's write lock first (waiting up to busy_timeout): a transaction
         # that reads and then writes fails at once if another writer got in between.
         session.connection().exec_driver_sql("BEGIN IMMEDIATE")
     source = SOURCES[notification.version]
-    return [_record_one(session, alert, source) for alert in notification.alerts]
+    return [_record_one(session, alert, source, confidence) for alert in notification.alerts]
 
 
-def _record_one(session: Session, incoming: IncomingAlert, source: str) -> Outcome:
+def _record_one(
+    session: Session, incoming: IncomingAlert, source: str, confidence: float
+) -> Outcome:
     key = (incoming.fingerprint, incoming.startsAt)
     row = _find(session, *key)
     if row is None:
         try:
             with session.begin_nested():
-                row = _new_alert(session, incoming, source)
+                row = _new_alert(session, incoming, source, confidence)
         except IntegrityError:  # the same alert arrived concurrently: it is a repeat
             row = _find(session, *key)
             assert row is not None
@@ -107,7 +114,7 @@ def _find(session: Session, fingerprint: str, starts_at: dt.datetime) -> Alert |
     return session.scalars(query).one_or_none()
 
 
-def _new_alert(session: Session, incoming: IncomingAlert, source: str) -> Alert:
+def _new_alert(session: Session, incoming: IncomingAlert, source: str, confidence: float) -> Alert:
     row = Alert(
         fingerprint=incoming.fingerprint,
         starts_at=incoming.startsAt,
@@ -120,14 +127,16 @@ def _new_alert(session: Session, incoming: IncomingAlert, source: str) -> Alert:
     if incoming.status == "resolved":
         row.action, row.detail = AlertAction.IGNORED, "resolved before farm saw it fire"
     else:
-        _act(session, row, incoming.labels)
+        _act(session, row, incoming.labels, confidence)
     session.add(row)
     session.flush()
     return row
 
 
-def _act(session: Session, row: Alert, labels: dict[str, str]) -> None:
-    """Decide what a new firing alert asks for and fill in row.action/detail/bisection."""
+def _act(session: Session, row: Alert, labels: dict[str, str], confidence: float) -> None:
+    """Decide what a new firing alert asks for and fill in row.action/detail/bisection.
+    The request is the scheduler's own (farm.scheduler.bisecting.request_in): the same
+    checks, pooling and confidence as ``farm bisect`` and the beat."""
     run_label = labels.get("run", "")
     if not run_label:
         row.action, row.detail = AlertAction.IGNORED, "no run label: nothing to bisect"
@@ -136,52 +145,24 @@ def _act(session: Session, row: Alert, labels: dict[str, str]) -> None:
     if run is None:
         row.action, row.detail = AlertAction.UNKNOWN_RUN, f"no run {run_label!r} in the store"
         return
-    target = _regression(session, run, labels)
-    if target is None:
-        row.action = AlertAction.IGNORED
-        row.detail = f"run {run.id} names no regression, counter or recorded crash"
-        return
-    regression, kind = target
-    bisection = _existing_bisection(session, run.id, regression)
-    if bisection is None:
-        bisection = Bisection(
-            run_id=run.id,
-            series_id=run.series_id,
-            regression=regression,
-            regression_kind=kind,
-            state=BisectState.REQUESTED,
+    try:
+        req = request_in(
+            session,
+            run.id,
+            regression=labels.get("regression") or labels.get("counter") or None,
+            confidence=confidence,
             requested_by=f"alert:{row.fingerprint}",
         )
-        try:
-            with session.begin_nested():
-                session.add(bisection)
-                session.flush()
-        except IntegrityError:  # another alert requested it meanwhile
-            bisection = _existing_bisection(session, run.id, regression)
-            assert bisection is not None
-        else:
-            row.action, row.bisection_id = AlertAction.BISECTION_REQUESTED, bisection.id
-            row.detail = f"bisection {bisection.id} of {kind} {regression!r} requested"
-            return
-    row.action, row.bisection_id = AlertAction.ALREADY_REQUESTED, bisection.id
-    row.detail = f"bisection {bisection.id} of {regression!r} exists ({bisection.state.value})"
-
-
-def _existing_bisection(session: Session, run_id: int, regression: str) -> Bisection | None:
-    query = select(Bisection).where(Bisection.run_id == run_id, Bisection.regression == regression)
-    return session.scalars(query).one_or_none()
-
-
-def _regression(session: Session, run: Run, labels: dict[str, str]) -> tuple[str, str] | None:
-    """(what regressed, crash | counter), from the labels or the run's first crash."""
-    if labels.get("regression"):
-        return labels["regression"], "crash"
-    if labels.get("counter"):
-        return labels["counter"], "counter"
-    first = session.scalars(
-        select(Crash.title).where(Crash.run_id == run.id).order_by(Crash.seen_at, Crash.id)
-    ).first()
-    return (first, "crash") if first else None
+    except UserError as exc:
+        row.action, row.detail = AlertAction.IGNORED, exc.message
+        return
+    row.bisection_id = req.bisection_id
+    if req.new:
+        row.action = AlertAction.BISECTION_REQUESTED
+        row.detail = f"bisection {req.bisection_id} of {req.kind} {req.regression!r} requested"
+    else:
+        row.action = AlertAction.ALREADY_REQUESTED
+        row.detail = f"bisection {req.bisection_id} of {req.regression!r} exists"
 
 
 def _outcome(row: Alert, *, repeat: bool) -> Outcome:

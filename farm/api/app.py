@@ -28,11 +28,13 @@ class AlertsAnswer(BaseModel):
     outcomes: list[OutcomeView]
 
 
-def create_app(store: Store, token: str) -> FastAPI:
-    """The API over ``store``; every /api route needs ``Authorization: Bearer <token>``."""
+def create_app(store: Store, token: str, *, confidence: float = 0.95) -> FastAPI:
+    """The API over ``store``; every /api route needs ``Authorization: Bearer <token>``.
+    Bisections that alerts request stop at ``confidence`` ([bisect] confidence)."""
     app = FastAPI(title="farm", summary="alert webhook and read-only views", docs_url=None)
     app.state.store = store
     app.state.token = token
+    app.state.confidence = confidence
     authorized = [Depends(require_token)]
     app.include_router(views.router, prefix="/api", dependencies=authorized)
     app.add_api_route("/api/alerts", receive_alerts, methods=["POST"], dependencies=authorized)
@@ -49,7 +51,7 @@ def receive_alerts(notification: Notification, request: Request) -> AlertsAnswer
     """
     store: Store = request.app.state.store
     with store.session() as db:
-        outcomes = record(db, notification)
+        outcomes = record(db, notification, confidence=request.app.state.confidence)
     return AlertsAnswer(
         received=len(outcomes),
         bisections_requested=[

@@ -32,7 +32,7 @@ def api(ctx: click.Context, host: str | None, port: int | None, log_level: str) 
 
     config = get_config(ctx)
     token = load_token(config)
-    app = create_app(get_store(ctx), token)
+    app = create_app(get_store(ctx), token, confidence=config.bisect.confidence)
     bind_host = host or config.api.host
     bind_port = port or config.api.port
     click.echo(f"farm api: serving on http://{bind_host}:{bind_port} (POST /api/alerts)", err=True)

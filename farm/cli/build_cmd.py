@@ -13,12 +13,12 @@ from sqlalchemy import select
 from farm.build import KernelArtifacts, build_kernel, default_fragment, ensure_linux_tree
 from farm.build.artifacts import artifacts_dir
 from farm.build.kconfig import config_hash, read_fragment
-from farm.build.records import record_build
 from farm.cli.common import emit_json, get_config, get_store, json_option
 from farm.config import FarmConfig
 from farm.errors import FarmError, UserError
 from farm.git import resolve
 from farm.store import Store
+from farm.store.builds import record_build
 from farm.store.series import Application
 
 

@@ -221,8 +221,7 @@ def _set(ctx: click.Context, name: str, state: Health, reason: str, as_json: boo
         health.set_health(session, name, state, reason=reason, by=by)
         acked = health.ack_alerts(session, name, by=by) if state == Health.UNKNOWN else 0
     if check is not None:
-        from farm.scheduler.app import get_app
-        from farm.scheduler.tasks import schedule
+        from farm.scheduler.app import get_app, schedule
 
         get_app(config)
         schedule(check, name, 0, 0.0)  # a broker that is down: the reconciler sends it

@@ -13,8 +13,7 @@ from farm.config import FarmConfig
 from farm.errors import UserError
 from farm.intake.series import parse_selection
 from farm.loads import get_load
-from farm.scheduler.submit import IntakeResult, intake
-from farm.store import Store
+from farm.scheduler.submit import IntakeResult, intake, submit_series
 from farm.store.series import Application, Series
 from farm.units import format_duration, parse_duration
 
@@ -49,53 +48,36 @@ def submit(
     """Read a patch series (mbox, maildir or format-patch directory) and apply it."""
     config = get_config(ctx)
     plan = _plan(config, hosts, load, soak)
-    result = intake(
-        config,
-        None if dry_run else get_store(ctx),
-        path,
-        upto=upto,
-        patches=parse_selection(selection) if selection else None,
-        base=base,
-        tree=tree,
-        allow_incomplete=allow_incomplete,
-        dry_run=dry_run,
-        progress=lambda message: click.echo(f"farm: {message}", err=True),
-    )
+    chosen: dict[str, Any] = {
+        "upto": upto,
+        "patches": parse_selection(selection) if selection else None,
+        "base": base,
+        "tree": tree,
+        "allow_incomplete": allow_incomplete,
+    }
     if dry_run:
+        result = intake(config, None, path, dry_run=True, **chosen)
         if as_json:
             emit_json(result.to_json())
             return
         _print_result(result)
         click.echo(f"next: {_next_step(result, plan)}")
         return
-    runs = _queue_runs(config, get_store(ctx), result, plan)
+    submitted = submit_series(
+        config,
+        get_store(ctx),
+        path,
+        **plan,
+        progress=lambda message: click.echo(f"farm: {message}", err=True),
+        **chosen,
+    )
+    result, runs = submitted.intake, submitted.runs
     if as_json:
         emit_json({**result.to_json(), "next": plan, "runs": runs})
         return
     _print_result(result)
     click.echo(f"next: {_next_step(result, plan)}")
     click.echo(f"queued runs {', '.join(map(str, runs))}: watch them with `farm status`")
-
-
-def _queue_runs(
-    config: FarmConfig, store: Store, result: IntakeResult, plan: dict[str, Any]
-) -> list[int]:
-    """Per host: the patched kernel and, unless a recent one exists, a baseline."""
-    from farm.scheduler.api import submit_runs
-
-    assert result.base is not None and result.head is not None
-    return submit_runs(
-        config,
-        store,
-        hosts=plan["hosts"],
-        base_commit=result.base,
-        commit=result.head,
-        upto=result.selected[-1] if result.selected else 0,
-        load=plan["load"],
-        soak_seconds=plan["soak_seconds"],
-        series_id=result.series_id,
-        application_id=result.application_id,
-    )
 
 
 def _plan(

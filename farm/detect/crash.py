@@ -596,3 +596,9 @@ def unique(crashes: Iterable[Crash]) -> list[tuple[Crash, int]]:
         first.setdefault(crash.title, crash)
         counts[crash.title] = counts.get(crash.title, 0) + 1
     return [(crash, counts[title]) for title, crash in first.items()]
+
+
+def first_title(text: str | bytes) -> str | None:
+    """The title of the first crash report in ``text``: did the kernel die, and how."""
+    crashes = parse(text)
+    return crashes[0].title if crashes else None

@@ -7,18 +7,10 @@ Readers keep an offset, so each boot or soak reads only what is new.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from farm.config import HostConfig
 from farm.hosts.base import Console
-
-# First lines of the kernel's own crash reports: enough to tell "the kernel died" from
-# "our network failed" while booting. The detect stage does the full parsing.
-_CRASH = re.compile(
-    r"Kernel panic - not syncing|kernel BUG at|BUG: |Oops: |general protection fault"
-    r"|list_(?:add|del) corruption|Unable to handle kernel|sysrq: Trigger a crash"
-)
 
 
 def host_dir(config: HostConfig, data_dir: Path) -> Path:
@@ -72,11 +64,3 @@ def tail(console: Console, since: int, lines: int = 40) -> str:
     data, _ = console.read(since)
     text = data.decode(errors="replace").replace("\r", "")
     return "\n".join(text.splitlines()[-lines:])
-
-
-def find_crash(text: str) -> str | None:
-    """The first line of a kernel crash report in console text, if any."""
-    for line in text.splitlines():
-        if _CRASH.search(line):
-            return line.strip()
-    return None

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from farm.config import HostConfig
+from farm.detect.crash import first_title
 from farm.errors import FarmError, InfraError, KernelError
 from farm.hosts import keys
 from farm.hosts.aftermath import Aftermath, collect_aftermath
@@ -29,7 +30,7 @@ from farm.hosts.base import (
     Transport,
 )
 from farm.hosts.base import Host as _Host
-from farm.hosts.console import find_crash, tail
+from farm.hosts.console import tail
 
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 _TAIL_BYTES = 64 * 1024
@@ -160,7 +161,7 @@ class RemoteHost(_Host):
     def _blame(self, since: int, what: str) -> NoReturn:
         """Raise KernelError if the console shows a crash since ``since``, else InfraError."""
         text = tail(self.console, max(since, self.console.end() - _TAIL_BYTES))
-        crash = find_crash(text)
+        crash = first_title(text)  # tells "the kernel died" from "our network failed"
         shown = f"\n--- console tail ---\n{text}" if text else " (no console output captured)"
         if crash:
             raise KernelError(f"{what}; the kernel crashed: {crash}{shown}")

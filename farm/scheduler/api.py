@@ -8,6 +8,7 @@ step: if the broker is down the run still exists and the reconciler starts it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -19,11 +20,13 @@ from farm.config import FarmConfig
 from farm.ending import Verdict
 from farm.errors import UserError
 from farm.loads import get_load
-from farm.scheduler.lifecycle import ensure_progress
+from farm.scheduler.bisecting import BisectWork, tick_bisections
 from farm.store import Store
 from farm.store.base import as_utc, utcnow
 from farm.store.runs import TERMINAL, Run, RunKind, RunState
-from farm.store.samples import RunProgress
+from farm.store.samples import RunProgress, ensure_progress
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,10 @@ def queue_run(
         )
         session.add(run)
         session.flush()
-        ensure_progress(session, run)
+        ensure_progress(session, run.id)
         run_id = run.id
     if send:
-        from farm.scheduler.app import get_app
-        from farm.scheduler.tasks import schedule
+        from farm.scheduler.app import get_app, schedule
 
         get_app(config)
         schedule(run_id, host, 0, 0.0)
@@ -221,10 +223,46 @@ def cancel_run(store: Store, run_id: int) -> RunStatus:
             raise UserError(f"no run {run_id}", hint="farm status")
         if run.state in TERMINAL:
             return status_of(run)
-        progress = session.get(RunProgress, run_id) or ensure_progress(session, run)
+        progress = session.get(RunProgress, run_id) or ensure_progress(session, run.id)
         progress.cancel_requested = True
         if run.state == RunState.QUEUED:
             progress.tick += 1  # an in-flight step of this run can no longer commit
             run.state = RunState.CANCELLED
             run.ended_at = utcnow()
         return status_of(run)
+
+
+def carry_out(config: FarmConfig, store: Store, work: Sequence[BisectWork]) -> None:
+    """Do what bisection ticks decided: cancel the runs whose outcome no longer
+    matters, queue the bisect runs."""
+    for w in work:
+        for run_id in w.cancel:
+            log.info(
+                "bisection %s: cancelling run %s (its outcome no longer matters)",
+                w.bisection_id,
+                run_id,
+            )
+            cancel_run(store, run_id)
+        for test in w.queue:
+            rid = queue_run(
+                config,
+                store,
+                kind=RunKind.BISECT,
+                host=test.host,
+                commit=test.commit,
+                load=test.load,
+                soak_seconds=test.soak_seconds,
+                upto=test.upto,
+                series_id=test.series_id,
+                application_id=test.application_id,
+                bisection_id=w.bisection_id,
+            )
+            log.info(
+                "bisection %s: run %s soaks +%d on %s for %.0fs",
+                w.bisection_id, rid, test.upto, test.host, test.soak_seconds,
+            )  # fmt: skip
+
+
+def advance_bisections(config: FarmConfig, store: Store) -> None:
+    """Start, feed and plan every open bisection, and act on it (the beat's tick)."""
+    carry_out(config, store, tick_bisections(config, store))

@@ -30,9 +30,15 @@ Delivery decisions (why a soak survives worker, broker and controller restarts):
 
 from __future__ import annotations
 
-from celery import Celery
+import logging
+
+from celery import Celery, current_app
+from kombu.exceptions import KombuError
+from redis.exceptions import RedisError
 
 from farm.config import FarmConfig
+
+log = logging.getLogger(__name__)
 
 CONTROL_QUEUE = "farm.control"
 _app: Celery | None = None
@@ -74,10 +80,22 @@ def create_app(config: FarmConfig) -> Celery:
         timezone="UTC",
     )
     app.conf.farm_config = config
-    import farm.scheduler.tasks  # noqa: F401 - registers the tasks on this app
-
+    app.conf.imports = ("farm.scheduler.tasks",)  # the worker registers them at start
     app.set_default()
     return app
+
+
+def schedule(run_id: int, host: str, tick: int, delay: float) -> bool:
+    """Queue a run's next step on its host's queue, by task name (a client needs no
+    tasks loaded). A broker that is down is not fatal: the reconciler re-drives."""
+    try:
+        current_app.send_task(
+            "farm.advance", (run_id, tick), queue=queue_for(host), countdown=max(0.0, delay)
+        )
+    except (KombuError, OSError, RedisError) as exc:
+        log.warning("run %s: next step not queued (%s); the reconciler will re-drive", run_id, exc)
+        return False
+    return True
 
 
 def get_app(config: FarmConfig) -> Celery:

@@ -30,7 +30,8 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -117,8 +118,25 @@ def regression_of(session: Session, run: Run, wanted: str | None = None) -> tupl
     )
 
 
-def request_bisection(
-    store: Store,
+@dataclass(frozen=True)
+class Requested:
+    """A bisection request's answer: the bisection hunting the regression, and
+    whether this request created it (False: one existed already)."""
+
+    bisection_id: int
+    new: bool
+    regression: str
+    kind: str
+
+
+def request_bisection(store: Store, run_id: int, **request: Any) -> int:
+    """A REQUESTED bisection of ``run_id``'s regression (the existing one if any)."""
+    with store.session() as session:
+        return request_in(session, run_id, **request).bisection_id
+
+
+def request_in(
+    session: Session,
     run_id: int,
     *,
     regression: str | None = None,
@@ -126,46 +144,53 @@ def request_bisection(
     hosts: list[str] | None = None,
     max_hours: float | None = None,
     requested_by: str = "cli",
-) -> int:
-    """A REQUESTED bisection of ``run_id``'s regression (the existing one if any)."""
+) -> Requested:
+    """The one way a bisection is requested (the CLI, the beat and the alert webhook):
+    only a patched run of an applied series that ended FAIL showing ``regression`` (a
+    crash title or a failed counter; its first failure when None) can be bisected, and
+    hosts that failed alike share one bisection. Works in the caller's session."""
     if not 0.5 < confidence < 1.0:
         raise UserError(f"confidence {confidence:g} is not between 0.5 and 1", hint="0.95")
     if max_hours is not None and max_hours <= 0:
         raise UserError(f"max hours {max_hours:g} is not positive", hint="--max-hours 72")
-    with store.session() as session:
-        run = session.get(Run, run_id)
-        if run is None:
-            raise UserError(f"no run {run_id}", hint="farm status lists the runs")
-        if run.application_id is None or run.upto < 1:
-            raise UserError(
-                f"run {run_id} is not of an applied series (upto {run.upto}): nothing to bisect",
-                hint="bisect a patched run queued by farm submit",
-            )
-        title, kind = regression_of(session, run, regression)
-        existing = _existing(session, run_id, title) or _hunted(session, run, title)
-        if existing is not None:
-            return existing
-        b = Bisection(
-            run_id=run_id,
-            series_id=run.series_id,
-            regression=title,
-            regression_kind=kind,
-            state=BisectState.REQUESTED,
-            confidence=confidence,
-            max_hours=max_hours,
-            hosts=list(hosts or []),
-            requested_by=requested_by,
+    run = session.get(Run, run_id)
+    if run is None:
+        raise UserError(f"no run {run_id}", hint="farm status lists the runs")
+    if run.application_id is None or run.upto < 1:
+        raise UserError(
+            f"run {run_id} is not of an applied series (upto {run.upto}): nothing to bisect",
+            hint="bisect a patched run queued by farm submit",
         )
-        try:
-            with session.begin_nested():
-                session.add(b)
-                session.flush()
-        except IntegrityError:  # requested concurrently (an alert, another CLI)
-            found = _existing(session, run_id, title)
-            if found is None:
-                raise
-            return found
-        return b.id
+    if run.verdict != Verdict.FAIL:
+        raise UserError(
+            f"run {run_id} has not ended FAIL ({run.state}, verdict {run.verdict or 'none yet'})",
+            hint="a bisection starts from a finished run that failed",
+        )
+    title, kind = regression_of(session, run, regression)
+    existing = _existing(session, run_id, title) or _hunted(session, run, title)
+    if existing is not None:
+        return Requested(existing, False, title, kind)
+    b = Bisection(
+        run_id=run_id,
+        series_id=run.series_id,
+        regression=title,
+        regression_kind=kind,
+        state=BisectState.REQUESTED,
+        confidence=confidence,
+        max_hours=max_hours,
+        hosts=list(hosts or []),
+        requested_by=requested_by,
+    )
+    try:
+        with session.begin_nested():
+            session.add(b)
+            session.flush()
+    except IntegrityError:  # requested concurrently (an alert, another CLI)
+        found = _existing(session, run_id, title)
+        if found is None:
+            raise
+        return Requested(found, False, title, kind)
+    return Requested(b.id, True, title, kind)
 
 
 def _existing(session: Session, run_id: int, regression: str) -> int | None:
@@ -298,13 +323,27 @@ def _newer(old: Evidence | None, new: Evidence, final: bool) -> bool:
     return new.uptime_hours > old.uptime_hours * grow
 
 
-@dataclass
-class _Work:
-    """What a tick decided, done after its transaction commits."""
+@dataclass(frozen=True)
+class BisectRun:
+    """A test a bisection wants: soak kernel ``upto`` on ``host``."""
 
-    cancel: list[int]
-    queue: list[tuple[str, int, str, float]]  # host, kernel, commit, soak seconds
-    run: Run | None = None  # the failing run (detached), for the queue's fields
+    host: str
+    upto: int
+    commit: str
+    soak_seconds: float
+    load: str
+    series_id: int | None
+    application_id: int | None
+
+
+@dataclass
+class BisectWork:
+    """What one bisection's tick decided, carried out after its transaction commits
+    (by farm.scheduler.api.carry_out): runs to cancel and runs to queue."""
+
+    bisection_id: int
+    cancel: list[int] = field(default_factory=list)
+    queue: list[BisectRun] = field(default_factory=list)
 
 
 def _settings(config: FarmConfig, session: Session, b: Bisection, run: Run) -> Settings:
@@ -430,7 +469,7 @@ def _budget_exhausted(b: Bisection) -> bool:
     return (utcnow() - as_utc(b.created_at)).total_seconds() / 3600.0 >= b.max_hours
 
 
-def _tick(config: FarmConfig, session: Session, b: Bisection) -> _Work:
+def _tick(config: FarmConfig, session: Session, b: Bisection) -> BisectWork:
     run = session.get(Run, b.run_id)
     if run is None:
         raise UserError(f"the failing run {b.run_id} of bisection {b.id} is gone")
@@ -442,7 +481,7 @@ def _tick(config: FarmConfig, session: Session, b: Bisection) -> _Work:
     if decision.done:
         persist.finish(session, b, decision)
         log.info("bisection %s done: %s", b.id, decision.reason)
-        return _Work([r.run_id for r in ours if r.run_id is not None], [])
+        return BisectWork(b.id, [r.run_id for r in ours if r.run_id is not None])
     stop = [r for r in engine.pointless(ours) if not _reproducing(engine, r.kernel)]
     live = [r for r in in_flight if r not in stop]
     tests = engine.plan(_free_hosts(config, session, b), live)
@@ -451,17 +490,19 @@ def _tick(config: FarmConfig, session: Session, b: Bisection) -> _Work:
         raise UserError(f"the application of run {run.id} is gone")
     cfg = config.bisect
     queue = [
-        (
-            t.host,
-            t.kernel,
-            app.commit_for(t.kernel),
-            min(max(t.hours, cfg.min_step_hours), cfg.max_step_hours) * 3600.0,
+        BisectRun(
+            host=t.host,
+            upto=t.kernel,
+            commit=app.commit_for(t.kernel),
+            soak_seconds=min(max(t.hours, cfg.min_step_hours), cfg.max_step_hours) * 3600.0,
+            load=run.load,
+            series_id=run.series_id,
+            application_id=run.application_id,
         )
         for t in tests
         if t.kernel not in engine.untestable
     ]
-    session.expunge(run)
-    return _Work([r.run_id for r in stop if r.run_id is not None], queue, run)
+    return BisectWork(b.id, [r.run_id for r in stop if r.run_id is not None], queue)
 
 
 def _reproducing(engine: Engine, kernel: int) -> bool:
@@ -476,49 +517,26 @@ def _is_bisect_run(session: Session, flight: InFlight, b: Bisection) -> bool:
     return r is not None and r.bisection_id == b.id
 
 
-def advance_bisections(config: FarmConfig, store: Store) -> None:
-    """One reconciler tick for every open bisection (and auto-requests first)."""
-    from farm.scheduler.api import cancel_run, queue_run
-
+def tick_bisections(config: FarmConfig, store: Store) -> list[BisectWork]:
+    """One reconciler tick for every open bisection (and auto-requests first): what
+    each wants cancelled and queued. Deciding only: the caller carries it out."""
     if config.bisect.auto:
         _auto_request(config, store)
     with store.session() as session:
         ids = session.scalars(select(Bisection.id).where(Bisection.state.in_(OPEN))).all()
+    work = []
     for bid in ids:
         try:
             with store.session() as session:
                 b = session.get(Bisection, bid)
                 if b is None or b.state not in OPEN:
                     continue
-                work = _tick(config, session, b)
+                work.append(_tick(config, session, b))
         except UserError as exc:
             _give_up(store, bid, exc.message)
-            continue
         except Exception:  # a bug in one bisection must not stall the others: logged, retried
             log.exception("bisection %s: tick failed; retried at the next one", bid)
-            continue
-        for run_id in work.cancel:
-            log.info("bisection %s: cancelling run %s (its outcome no longer matters)", bid, run_id)
-            cancel_run(store, run_id)
-        failing = work.run
-        for host, kernel, commit, seconds in work.queue:
-            assert failing is not None
-            rid = queue_run(
-                config,
-                store,
-                kind=RunKind.BISECT,
-                host=host,
-                commit=commit,
-                load=failing.load,
-                soak_seconds=seconds,
-                upto=kernel,
-                series_id=failing.series_id,
-                application_id=failing.application_id,
-                bisection_id=bid,
-            )
-            log.info(
-                "bisection %s: run %s soaks +%d on %s for %.0fs", bid, rid, kernel, host, seconds
-            )
+    return work
 
 
 def _give_up(store: Store, bid: int, reason: str) -> None:

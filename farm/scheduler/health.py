@@ -146,7 +146,7 @@ def queue_check(session: Session, config: FarmConfig, host: str) -> int:
     (built from its cache); without one, the kernel the host runs after its power
     cycle or reboot: a bare-metal host's default kernel.
     """
-    from farm.scheduler.lifecycle import ensure_progress
+    from farm.store.samples import ensure_progress
 
     existing = pending_check(session, host)
     if existing is not None:
@@ -174,7 +174,7 @@ def queue_check(session: Session, config: FarmConfig, host: str) -> int:
     )
     session.add(run)
     session.flush()
-    ensure_progress(session, run)
+    ensure_progress(session, run.id)
     return run.id
 
 

@@ -39,11 +39,11 @@ from farm.scheduler import console as console_mod
 from farm.scheduler import health as host_health
 from farm.scheduler.verdict import decide, hang_finding, reboot_finding
 from farm.soak import load as load_mod
-from farm.soak.sampler import LoadPulse, take_sample
+from farm.soak.sampler import LoadPulse, Reading, take_sample
 from farm.store import Store
 from farm.store.base import as_utc, utcnow
 from farm.store.runs import TERMINAL, Run, RunKind, RunState
-from farm.store.samples import HostState, KeyCache, Reading, RunProgress, Sample, sample_row
+from farm.store.samples import HostState, KeyCache, RunProgress, Sample, ensure_progress, sample_row
 
 log = logging.getLogger(__name__)
 
@@ -96,22 +96,12 @@ class Outcome:
     release_host: bool = False
 
 
-def ensure_progress(session: Session, run: Run) -> RunProgress:
-    progress = session.get(RunProgress, run.id)
-    if progress is None:
-        now = time.time()
-        progress = RunProgress(run_id=run.id, tick=0, due_at=now, state_since=now)
-        session.add(progress)
-        session.flush()
-    return progress
-
-
 def snapshot(store: Store, run_id: int) -> Snap | None:
     with store.session() as session:
         run = session.get(Run, run_id)
         if run is None:
             return None
-        progress = ensure_progress(session, run)
+        progress = ensure_progress(session, run.id)
         session.expunge_all()
     return Snap(run, progress)
 
@@ -309,7 +299,7 @@ def _building(ctx: Ctx, snap: Snap) -> Outcome:
 
 
 def _record(session: Session, directory: Path) -> None:
-    from farm.build.records import record_build
+    from farm.store.builds import record_build
 
     record_build(session, directory)
 

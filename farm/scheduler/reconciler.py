@@ -17,10 +17,9 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 
 from farm.config import FarmConfig
-from farm.scheduler.lifecycle import ensure_progress
 from farm.store import Store
 from farm.store.runs import TERMINAL, Run
-from farm.store.samples import RunProgress
+from farm.store.samples import RunProgress, ensure_progress
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,7 @@ def redrive(store: Store, config: FarmConfig, schedule: Schedule) -> int:
     with store.session() as session:
         runs = session.scalars(select(Run).where(Run.state.not_in(TERMINAL))).all()
         for run in runs:
-            progress = ensure_progress(session, run)
+            progress = ensure_progress(session, run.id)
             if progress.due_at < now - overdue:
                 due.append((run.id, run.host, progress.tick))
                 # Not again before another overdue period, whether or not this one lands.

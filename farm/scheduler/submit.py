@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from farm.git import is_git_repo, resolve
 from farm.intake.apply import Worktree, apply_patches, patch_ids
 from farm.intake.mbox import read_mails
 from farm.intake.series import ParsedSeries, PatchMail, group_series
+from farm.scheduler.api import submit_runs
 from farm.store import Store
 from farm.store.series import Application, AppliedCommit, Patch, Series
 
@@ -242,3 +243,42 @@ def _patch_row(patch: PatchMail, patch_id: str | None) -> Patch:
         files=list(patch.files),
         raw=mail.raw,
     )
+
+
+@dataclass
+class Submission:
+    """What ``farm submit`` did: the series applied and the runs queued for it."""
+
+    intake: IntakeResult
+    runs: list[int]
+
+
+def submit_series(
+    config: FarmConfig,
+    store: Store,
+    path: Path,
+    *,
+    hosts: Sequence[str],
+    load: str,
+    soak_seconds: float,
+    progress: Callable[[str], None] | None = None,
+    **selection: Any,
+) -> Submission:
+    """``farm submit``: read, store and apply the series (``selection``: upto, patches,
+    base, tree, allow_incomplete), then queue on each host a baseline (unless a recent
+    one exists) and the patched kernel. The CLI and the demo both submit this way."""
+    result = intake(config, store, path, progress=progress, **selection)
+    assert result.base is not None and result.head is not None
+    runs = submit_runs(
+        config,
+        store,
+        hosts=hosts,
+        base_commit=result.base,
+        commit=result.head,
+        upto=result.selected[-1] if result.selected else 0,
+        load=load,
+        soak_seconds=soak_seconds,
+        series_id=result.series_id,
+        application_id=result.application_id,
+    )
+    return Submission(result, runs)

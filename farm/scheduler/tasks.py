@@ -14,13 +14,12 @@ from typing import Any
 
 import redis
 from celery import current_app, shared_task
-from kombu.exceptions import KombuError
 
 from farm.config import FarmConfig
 from farm.errors import InfraError
 from farm.hosts.base import Host
 from farm.scheduler import lifecycle
-from farm.scheduler.app import queue_for
+from farm.scheduler.app import schedule
 from farm.scheduler.leases import HostLease, redis_client
 from farm.store import Store
 from farm.store.runs import Run
@@ -56,16 +55,6 @@ def runtime() -> Runtime:
     if _runtime is None or _runtime.config is not config:
         _runtime = Runtime(config, Store(config.db_url), redis_client(config.broker_url))
     return _runtime
-
-
-def schedule(run_id: int, host: str, tick: int, delay: float) -> bool:
-    """Queue the next step; a broker that is down is not fatal: the reconciler re-drives."""
-    try:
-        advance.apply_async((run_id, tick), queue=queue_for(host), countdown=max(0.0, delay))
-    except (KombuError, OSError, redis.RedisError) as exc:
-        log.warning("run %s: next step not queued (%s); the reconciler will re-drive", run_id, exc)
-        return False
-    return True
 
 
 @shared_task(  # type: ignore[untyped-decorator]
@@ -107,7 +96,7 @@ def advance(self: Any, run_id: int, tick: int) -> None:
 
 @shared_task(name="farm.reconcile", acks_late=True)  # type: ignore[untyped-decorator]
 def reconcile() -> int:
-    from farm.scheduler.bisecting import advance_bisections
+    from farm.scheduler.api import advance_bisections
     from farm.scheduler.reconciler import redrive
 
     rt = runtime()

@@ -13,9 +13,10 @@ from farm.detect.counters import Points, evaluate, underflows
 from farm.ending import Cause, Finding, RunEnding, SoakEvents, Verdict
 from farm.loads import Load
 from farm.scheduler.console import tail as console_tail
+from farm.soak.sampler import Reading
 from farm.store.base import as_utc
 from farm.store.runs import Crash, Run, RunKind, RunState
-from farm.store.samples import KeyCache, Reading, run_readings, series_of
+from farm.store.samples import KeyCache, run_readings, series_of
 
 # /proc/sys/kernel/tainted bits (Documentation/admin-guide/tainted-kernels.rst).
 TAINT_FLAGS = "PFSRMBUDAWCIOELKXTN"

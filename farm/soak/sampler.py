@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from farm.errors import InfraError
 from farm.hosts.base import Transport
-from farm.store.samples import U64, Reading
 
 SEPARATOR = "@@farm-sample@@"
 _SECTIONS = (
@@ -22,6 +21,22 @@ _SECTIONS = (
     "cat /proc/vmstat",
     "cat /proc/meminfo",
 )
+
+
+U64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A decoded sample."""
+
+    ts: float
+    phase: str
+    boot_id: str
+    uptime: float
+    tainted: int
+    vmstat: dict[str, int]
+    meminfo: dict[str, int]
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from pathlib import Path
 
-from sqlalchemy import Enum, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Enum, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from farm.build.artifacts import BuildMetadata
 from farm.store.base import Base, utcnow
 
 
@@ -39,3 +41,27 @@ class Build(Base):
     fault: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def record_build(session: Session, directory: Path) -> Build | None:
+    """Insert or update the Build row of the artefacts in ``directory`` (None when the
+    build left no metadata, e.g. it stopped before starting make)."""
+    meta = BuildMetadata.read(directory)
+    if meta is None:
+        return None
+    row = session.scalar(
+        select(Build).where(Build.commit == meta.commit, Build.config_hash == meta.config_hash)
+    )
+    if row is None:
+        row = Build(commit=meta.commit, config_hash=meta.config_hash, artifacts_dir=str(directory))
+        session.add(row)
+    row.state = BuildState(meta.state)
+    row.artifacts_dir = str(directory)
+    row.release = meta.release
+    row.build_id = meta.build_id
+    row.duration_seconds = meta.duration_seconds
+    row.incremental = meta.incremental
+    row.error = meta.error
+    row.fault = meta.fault
+    session.flush()
+    return row

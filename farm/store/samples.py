@@ -12,10 +12,10 @@ import datetime as dt
 import hashlib
 import json
 import sys
+import time
 import zlib
 from array import array
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -31,9 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from farm.ending import SoakEvents
+from farm.soak.sampler import U64, Reading
 from farm.store.base import Base, Model, utcnow
-
-U64 = (1 << 64) - 1
 
 
 class SampleKeys(Base):
@@ -125,19 +124,6 @@ class RunProgress(Base):
     events: Mapped[SoakEvents] = mapped_column(
         Model(SoakEvents), default=SoakEvents, doc="a hang, reboot or power cycle seen"
     )
-
-
-@dataclass(frozen=True)
-class Reading:
-    """A decoded sample."""
-
-    ts: float
-    phase: str
-    boot_id: str
-    uptime: float
-    tainted: int
-    vmstat: dict[str, int]
-    meminfo: dict[str, int]
 
 
 class KeyCache:
@@ -264,3 +250,14 @@ def add_samples(
         ],
     )
     return sum(len(x.vmstat) + len(x.meminfo) for _, _, x in batch)
+
+
+def ensure_progress(session: Session, run_id: int) -> RunProgress:
+    """The run's lifecycle bookkeeping, created due now if it has none yet."""
+    progress = session.get(RunProgress, run_id)
+    if progress is None:
+        now = time.time()
+        progress = RunProgress(run_id=run_id, tick=0, due_at=now, state_since=now)
+        session.add(progress)
+        session.flush()
+    return progress

@@ -13,11 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from farm.api import create_app
 from farm.store import Store
 from farm.store.alerts import Alert, AlertAction
 from farm.store.bisect import Bisection, BisectState
+from farm.store.runs import Run
 
-from .conftest import AUTH, TITLE, TOKEN, Scenario
+from .conftest import AUTH, LEAK, TITLE, TOKEN, Scenario
 
 
 def alertmanager(*alerts: dict[str, Any]) -> dict[str, Any]:
@@ -168,10 +170,40 @@ def test_the_same_regression_from_both_senders_is_bisected_once(
     ]
 
 
+def test_an_alert_gets_the_bisection_the_run_s_twin_already_has_at_the_configured_confidence(
+    store: Store, scenario: Scenario
+) -> None:
+    """Alerts request bisections the scheduler's way: a second host that failed alike
+    joins the first host's bisection, and the [bisect] confidence applies."""
+    with store.session() as db:
+        twin = db.get(Run, scenario.leaking_run)
+        assert twin is not None
+        copy_of = Run(
+            **{k: getattr(twin, k) for k in ("kind", "series_id", "application_id", "upto")},
+            **{k: getattr(twin, k) for k in ("commit", "load", "soak_seconds", "state")},
+            host="workstation",
+            verdict=twin.verdict,
+            ending=twin.ending,
+        )
+        db.add(copy_of)
+        db.flush()
+        other = copy_of.id
+    with TestClient(create_app(store, TOKEN, confidence=0.99)) as client:
+        first = am_alert({"alertname": "X", "run": str(scenario.leaking_run), "counter": LEAK})
+        second = am_alert({"alertname": "X", "run": str(other), "counter": LEAK}, "f00d")
+        client.post("/api/alerts", json=alertmanager(first), headers=AUTH)
+        answer = client.post("/api/alerts", json=alertmanager(second), headers=AUTH)
+
+    [bisection] = bisections(store)
+    assert bisection.confidence == 0.99
+    assert answer.json()["outcomes"][0]["action"] == "already_requested"
+    assert answer.json()["outcomes"][0]["bisection"] == bisection.id
+
+
 def test_a_new_firing_of_the_same_alert_is_a_new_occurrence_not_a_new_bisection(
     client: TestClient, store: Store, scenario: Scenario
 ) -> None:
-    labels = {"alertname": "X", "run": str(scenario.leaking_run), "counter": "thp_split_page"}
+    labels = {"alertname": "X", "run": str(scenario.leaking_run), "counter": LEAK}
     first = am_alert(labels)
     later = {**copy.deepcopy(first), "startsAt": "2026-11-26T09:00:00Z"}
     client.post("/api/alerts", json=alertmanager(first), headers=AUTH)
@@ -184,7 +216,7 @@ def test_a_new_firing_of_the_same_alert_is_a_new_occurrence_not_a_new_bisection(
 def test_a_resolved_notification_updates_the_alert_and_starts_nothing(
     client: TestClient, store: Store, scenario: Scenario
 ) -> None:
-    alert = am_alert({"alertname": "X", "run": str(scenario.leaking_run), "counter": "pgfault"})
+    alert = am_alert({"alertname": "X", "run": str(scenario.leaking_run), "counter": LEAK})
     client.post("/api/alerts", json=alertmanager(alert), headers=AUTH)
     resolved = {**alert, "status": "resolved", "endsAt": "2026-11-26T05:00:00Z"}
     client.post("/api/alerts", json={**alertmanager(resolved), "status": "resolved"}, headers=AUTH)
@@ -200,10 +232,16 @@ def test_a_resolved_notification_updates_the_alert_and_starts_nothing(
         ({"alertname": "Watchdog"}, AlertAction.IGNORED, "no run label"),
         ({"alertname": "X", "run": "999", "counter": "c"}, AlertAction.UNKNOWN_RUN, "no run '999'"),
         ({"alertname": "X", "run": "abc"}, AlertAction.UNKNOWN_RUN, "no run 'abc'"),
+        ({"alertname": "FarmRunStuck", "run": "SOAKING"}, AlertAction.IGNORED, "not ended FAIL"),
         (
-            {"alertname": "FarmRunStuck", "run": "LEAKING"},
+            {"alertname": "X", "run": "CRASHED", "regression": "BUG: X"},
             AlertAction.IGNORED,
-            "names no regression",
+            "shows no crash or counter failure named 'BUG: X'",
+        ),
+        (
+            {"alertname": "X", "run": "LEAKING", "counter": "pgfault"},
+            AlertAction.IGNORED,
+            "shows no crash or counter failure named 'pgfault'",
         ),
     ],
 )
@@ -215,8 +253,10 @@ def test_alerts_naming_nothing_bisectable_are_recorded_and_ignored(
     action: AlertAction,
     detail: str,
 ) -> None:
-    if labels.get("run") == "LEAKING":
-        labels = {**labels, "run": str(scenario.leaking_run)}
+    runs = {"LEAKING": scenario.leaking_run, "SOAKING": scenario.soaking_run}
+    runs["CRASHED"] = scenario.crashed_run
+    if labels.get("run") in runs:
+        labels = {**labels, "run": str(runs[labels["run"]])}
 
     answer = client.post("/api/alerts", json=alertmanager(am_alert(labels)), headers=AUTH)
 
@@ -241,7 +281,7 @@ def test_alerts_naming_nothing_bisectable_are_recorded_and_ignored(
 def test_a_missing_or_wrong_token_is_refused_and_nothing_is_recorded(
     client: TestClient, store: Store, scenario: Scenario, headers: dict[str, str]
 ) -> None:
-    labels = {"alertname": "X", "run": str(scenario.leaking_run), "counter": "pgfault"}
+    labels = {"alertname": "X", "run": str(scenario.leaking_run), "counter": LEAK}
 
     answer = client.post("/api/alerts", json=alertmanager(am_alert(labels)), headers=headers)
 

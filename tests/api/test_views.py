@@ -31,7 +31,11 @@ def test_series_lists_and_shows_patches_and_runs(client: TestClient, scenario: S
 
     assert listed["title"] == shown["title"] == "mm: split underused THPs"
     assert shown["patches"] == []
-    assert [r["id"] for r in shown["runs"]] == [scenario.crashed_run, scenario.leaking_run]
+    assert [r["id"] for r in shown["runs"]] == [
+        scenario.crashed_run,
+        scenario.leaking_run,
+        scenario.soaking_run,
+    ]
 
 
 def test_runs_filter_by_state_and_host_and_show_crashes(
@@ -41,9 +45,10 @@ def test_runs_filter_by_state_and_host_and_show_crashes(
     on_workstation = client.get("/api/runs", params={"host": "workstation"}, headers=AUTH).json()
     run = client.get(f"/api/runs/{scenario.crashed_run}", headers=AUTH).json()
 
-    assert [r["id"] for r in soaking] == [scenario.leaking_run]
+    assert [r["id"] for r in soaking] == [scenario.soaking_run]
     assert [r["id"] for r in on_workstation] == [scenario.crashed_run]
     assert [c["title"] for c in run["crashes"]] == [TITLE]
+    assert run["ending"]["findings"][0]["cause"] == "crash"  # typed, not a sentence to parse
 
 
 def test_bisections_list_and_show(client: TestClient, store: Store, scenario: Scenario) -> None:

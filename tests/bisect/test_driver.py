@@ -23,7 +23,8 @@ from farm.bisect.engine import Outcome
 from farm.config import FarmConfig, load_config
 from farm.ending import Cause, Finding, RunEnding, Verdict
 from farm.errors import UserError
-from farm.scheduler.bisecting import advance_bisections, request_bisection
+from farm.scheduler.api import advance_bisections
+from farm.scheduler.bisecting import request_bisection
 from farm.scheduler.verdict import hang_finding, reboot_finding
 from farm.services import LocalServices
 from farm.store import Store

@@ -17,10 +17,12 @@ import yaml
 from netutil import free_port
 from sqlalchemy import select
 
+from farm.ending import Cause, Finding, RunEnding, Verdict
 from farm.store import Store
 from farm.store.alerts import Alert, AlertAction
 from farm.store.bisect import Bisection
 from farm.store.runs import Crash, Run, RunKind, RunState
+from farm.store.series import Application, AppliedCommit, Series
 
 from .conftest import DEPLOY, FARM, TOKEN, farm_env, service, wait_until, write_yaml
 
@@ -43,13 +45,31 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     config.write_text(f'data_dir = "{home / "data"}"\n')
     store = Store(f"sqlite:///{home / 'data' / 'farm.db'}")
     with store.session() as db:
+        series = Series(title="mm: thp", total=2, source="t.mbox", content_hash="h")
+        app = Application(series=series, tree="/srv/linux", base_commit="b" * 40, branch="b")
+        app.commits = [AppliedCommit(index=k, sha=f"{k:02d}" * 20) for k in (1, 2)]
+        db.add(app)
+        db.flush()
         run = Run(
             kind=RunKind.PATCHED,
-            commit="c0ffee",
+            series_id=series.id,
+            application_id=app.id,
+            upto=2,
+            commit="02" * 20,
             host="workstation",
             load="thp",
             soak_seconds=43200,
-            state=RunState.COLLECTING,
+            state=RunState.DONE,
+            verdict=Verdict.FAIL,
+            ending=RunEnding(
+                findings=[
+                    Finding(cause=Cause.CRASH, text=f"crash: {CRASH}", title=CRASH),
+                    *(
+                        Finding(cause=Cause.COUNTER, text=f"counter {c}: grows", counter=c)
+                        for c in ("nr_anon_partially_mapped", "pswpout")
+                    ),
+                ]
+            ),
         )
         db.add(run)
         db.flush()
@@ -129,7 +149,7 @@ def webhook_failures(alertmanager_url: str) -> float:
 def test_a_firing_alert_delivered_by_alertmanager_queues_exactly_one_bisection(
     api: Api, tmp_path: Path
 ) -> None:
-    labels = {"alertname": "FarmRunCrashed", "run": str(api.run_id), "host": "workstation"}
+    labels = {"alertname": "FarmRunCrashed", "run": str(api.run_id), "regression": CRASH}
     with alertmanager(tmp_path / "am", api, TOKEN) as url:
         fire(url, labels)
         # Alertmanager re-sends the group every second here: wait for a real repeat.

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from farm.config import ConsoleConfig, HostConfig
-from farm.hosts.console import SerialFileConsole, find_crash, tail
+from farm.detect.crash import first_title
+from farm.hosts.console import SerialFileConsole, tail
 
 PANIC = """\
 [    2.310000] Run /init as init process
@@ -35,8 +36,8 @@ def test_reads_are_incremental_and_survive_truncation(tmp_path: Path) -> None:
 
 
 def test_the_first_crash_line_is_found_and_quiet_boots_have_none(tmp_path: Path) -> None:
-    assert find_crash(PANIC) == "[   40.120000] sysrq: Trigger a crash"
-    assert find_crash("[    1.0] Run /init as init process\nfarm: laptop up\n") is None
+    assert first_title(PANIC) == "kernel panic: sysrq triggered crash"
+    assert first_title("[    1.0] Run /init as init process\nfarm: laptop up\n") is None
     serial = console(tmp_path)
     serial.path.write_text("old boot\n" + PANIC)
     assert tail(serial, len("old boot\n"), lines=2).splitlines() == PANIC.splitlines()[-2:]

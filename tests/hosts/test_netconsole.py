@@ -23,9 +23,10 @@ import pytest
 
 from farm.build import KernelArtifacts
 from farm.config import ConsoleConfig, HostConfig, load_config
+from farm.detect.crash import first_title
 from farm.errors import UserError
 from farm.hosts import HostUnreachable, get_host
-from farm.hosts.console import find_crash, tail
+from farm.hosts.console import tail
 from farm.hosts.netconsole import QEMU_CONTROLLER_IP, Listener, netconsole_param
 from farm.hosts.qemu import QemuVm
 
@@ -130,9 +131,7 @@ def test_the_netconsole_console_kind_reads_the_log_and_finds_the_crash(
     wait_for(config.data_dir / "hosts" / "laptop" / "netconsole.log", b"panic")
     data, offset = console.read(start)
     assert offset == len(data) > 0
-    assert find_crash(tail(console, start)) == (
-        "[    4.567890] Kernel panic - not syncing: sysrq triggered crash"
-    )
+    assert first_title(tail(console, start)) == "kernel panic: sysrq triggered crash"
 
 
 def test_a_fragmented_extended_message_is_one_line(tmp_path: Path) -> None:
@@ -228,5 +227,5 @@ def test_a_qemu_guest_panic_arrives_over_netconsole(
         thread.join()
         listener.close()
         QemuVm(config.host("laptop"), config.data_dir).stop()
-    assert find_crash(data.decode(errors="replace")) is not None
+    assert first_title(data.decode(errors="replace")) is not None
     assert b"sysrq: Trigger a crash" in data

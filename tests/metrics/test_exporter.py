@@ -16,12 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from farm.config import FarmConfig
 from farm.ending import Cause, Finding, RunEnding, Verdict
 from farm.metrics.exporter import Exposition, meminfo_name
-from farm.scheduler.lifecycle import ensure_progress
 from farm.soak.sampler import parse_sample, sample_command
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.runs import Crash, Run, RunKind, RunState
-from farm.store.samples import KeyCache, add_samples
+from farm.store.samples import KeyCache, add_samples, ensure_progress
 
 
 def local_reading(ts: float):  # type: ignore[no-untyped-def]
@@ -78,7 +77,7 @@ def filled(config: FarmConfig, store: Store) -> Store:
         )
         session.add_all([soaking, failed])
         session.flush()
-        ensure_progress(session, soaking)  # as queue_run does
+        ensure_progress(session, soaking.id)  # as queue_run does
         session.add(
             Crash(
                 run_id=failed.id,

@@ -233,7 +233,8 @@ def test_cli_markdown_writes_the_plots_beside_the_file(store: Store, tmp_path: P
 def test_a_counter_bisection_plots_each_runs_samples(store: Store) -> None:
     from sqlalchemy import insert
 
-    from farm.store.samples import KeyCache, Reading, Sample, sample_row
+    from farm.soak.sampler import Reading
+    from farm.store.samples import KeyCache, Sample, sample_row
 
     with store.session() as s:
         run = Run(

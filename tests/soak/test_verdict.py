@@ -8,9 +8,10 @@ import datetime as dt
 from farm.ending import SoakEvents, Verdict
 from farm.loads import Expectation, Load
 from farm.scheduler.verdict import decide
+from farm.soak.sampler import Reading
 from farm.store import Store
 from farm.store.runs import Crash, Run, RunKind, RunState
-from farm.store.samples import KeyCache, Reading, add_samples
+from farm.store.samples import KeyCache, add_samples
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 LOAD = Load(
