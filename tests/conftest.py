@@ -36,3 +36,22 @@ def store(config: FarmConfig) -> Iterator[Store]:
     store = Store(config.db_url)
     yield store
     store.dispose()
+
+
+# -- per-group times, printed at the end of every run (`make test` shows where time goes)
+
+_GROUP_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    group = "/".join(report.nodeid.split("::")[0].split("/")[:2])
+    _GROUP_SECONDS[group] = _GROUP_SECONDS.get(group, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _GROUP_SECONDS:
+        return
+    terminalreporter.section("time per test group (setup + call + teardown)")
+    for group, seconds in sorted(_GROUP_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:8.1f} s  {group}")
+    terminalreporter.write_line(f"{sum(_GROUP_SECONDS.values()):8.1f} s  in all")

@@ -1,4 +1,4 @@
-"""The soak state machine driven step by step (no Celery) against a real sshd host.
+"""The run lifecycle driven step by step (no Celery) against a real sshd host.
 
 The host is this machine behind a real OpenSSH server; the load really runs detached
 and the samples are the real /proc. Each test reads like one story of a run.

@@ -43,7 +43,7 @@ from farm.store.series import Application, AppliedCommit, Patch, Series
 pytestmark = [pytest.mark.slow, pytest.mark.qemu, pytest.mark.kernel]
 NAMES = ("bisect-a", "bisect-b")
 FILE = "fs/drop_caches.c"
-LOADS = Path(__file__).parent / "loads"
+LOADS = Path(__file__).parents[1] / "bisect" / "loads"
 TRIGGER = "\tif (write) {\n"
 
 
