@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from farm.data import loads_dir as shipped_loads_dir
 from farm.errors import UserError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
 
 
@@ -259,7 +259,7 @@ class FarmConfig(BaseSettings):
         ]
     )
     trees: list[TreeConfig] = []
-    loads_dir: Path = REPO_ROOT / "jobs" / "loads"
+    loads_dir: Path = Field(default_factory=shipped_loads_dir)
     default_load: str = "kbuild-tmpfs-swap"
     default_soak: str = "12h"
     scheduler: SchedulerConfig = SchedulerConfig()

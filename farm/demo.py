@@ -35,10 +35,12 @@ from typing import Any
 import click
 from sqlalchemy import select
 
+from farm import demoseries
 from farm.build import ensure_linux_tree
 from farm.build.artifacts import BuildMetadata
 from farm.build.tree import farm_cache_dir
 from farm.config import FarmConfig, default_data_dir, load_config
+from farm.data import demo_series_dir
 from farm.ending import Verdict
 from farm.errors import FarmError, InfraError
 from farm.git import git, resolve
@@ -56,8 +58,7 @@ from farm.store.builds import Build
 from farm.store.runs import TERMINAL, Crash, Run, RunKind
 from farm.units import format_duration, parse_duration
 
-REPO = Path(__file__).resolve().parents[1]
-MAKE_SERIES = REPO / "examples" / "make_series.py"
+MAKE_SERIES = Path(demoseries.__file__)  # run as python -m farm.demoseries
 HOSTS = ("laptop", "workstation")
 UPTO = 7
 LOAD = "thp-split"
@@ -138,10 +139,10 @@ def write_config(settings: Settings, tree: Path) -> Path:
 
 
 def make_series(tree: Path, out: Path, say: Say) -> None:
-    """examples/make_series.py, as a user would run it. Its output depends only on the
-    tree's HEAD, the recipes and the script, so it is kept in farm's cache under their
+    """farm.demoseries, as a user would run it. Its output depends only on the
+    tree's HEAD, the recipes and the generator, so it is kept in farm's cache under their
     hash: making it checks out a whole kernel tree, minutes on a busy machine."""
-    inputs = [*sorted((MAKE_SERIES.parent / "series").glob("*.toml")), MAKE_SERIES]
+    inputs = [*sorted(demo_series_dir().glob("*.toml")), MAKE_SERIES]
     digest = hashlib.sha256(resolve(tree, "HEAD").encode())
     for path in inputs:
         digest.update(path.name.encode() + path.read_bytes())
@@ -151,13 +152,13 @@ def make_series(tree: Path, out: Path, say: Say) -> None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         staging = cached.with_suffix(f".{os.getpid()}.tmp")
         proc = subprocess.run(
-            [sys.executable, str(MAKE_SERIES), "--tree", str(tree), "--out", str(staging)],
+            [sys.executable, "-m", "farm.demoseries", "--tree", str(tree), "--out", str(staging)],
             capture_output=True,
             text=True,
             check=False,
         )
         if proc.returncode != 0:
-            raise InfraError(f"examples/make_series.py failed: {proc.stderr.strip()}")
+            raise InfraError(f"farm.demoseries failed: {proc.stderr.strip()}")
         staging.replace(cached)
     shutil.copyfile(cached, out)
     say(f"the 28-patch demo series: {out}")

@@ -16,11 +16,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from farm.config import REPO_ROOT, FarmConfig
+from farm.config import FarmConfig
+from farm.data import workers_dir
 from farm.errors import UserError
 from farm.units import parse_duration
 
-WORKERS_DIR = REPO_ROOT / "workers" / "loads"
+WORKERS_DIR = workers_dir()
 
 
 class Expectation(BaseModel):

@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from farm.data import kconfig_dir
 from farm.errors import UserError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 BASE_CONFIG = "tinyconfig"
 ARCH = "x86_64"
 
@@ -32,7 +32,7 @@ RunMake = Callable[[list[str]], None]
 
 def default_fragment() -> Path:
     """The soak-test fragment shipped with farm: jobs/kconfig/soak.config."""
-    return REPO_ROOT / "jobs" / "kconfig" / "soak.config"
+    return kconfig_dir() / "soak.config"
 
 
 def parse_config(text: str, *, source: str = "config") -> dict[str, str]:

@@ -3,6 +3,9 @@
 Data for farm.detect.crash, in the vocabulary of crash_rules (see its docstring for the
 pattern tokens and templates). Order matters: the first header found in a line wins, and
 among the rules of an oops the one matching earliest in the report wins.
+
+Ported from syzkaller's pkg/report/linux.go (Apache-2.0, Copyright the syzkaller project
+authors) and changed: rewritten as farm's Python tables (see NOTICE).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Title rules for Linux oopses, as data: syzbot's title convention.
 
 The shapes follow syzkaller's pkg/report/linux.go (Apache-2.0), which defines the titles
-the kernel community uses on syzbot. Each `Oops` is keyed by a header substring that marks
-a report start; its rules (`R`) turn the report text into a title. Pattern tokens:
+the kernel community uses on syzbot; they are ported from it and changed (see NOTICE).
+Each `Oops` is keyed by a header substring that marks a report start; its rules (`R`)
+turn the report text into a title. Pattern tokens:
 
 - ``<PC>``   a bracketed program counter, ``[<ffffffff81234567>]``
 - ``<FUNC>`` a function name followed by ``+`` or ``.`` (captured)

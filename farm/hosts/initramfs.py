@@ -16,11 +16,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from farm.config import REPO_ROOT
+from farm.data import initramfs_dir
 from farm.errors import InfraError
 from farm.hosts.keys import write_atomic
 
-WORKERS = REPO_ROOT / "workers" / "initramfs"
+WORKERS = initramfs_dir()
 BUSYBOX = Path("/bin/busybox")
 DROPBEAR = Path("/usr/sbin/dropbear")
 HOST_KEY_PATH = "etc/dropbear/dropbear_ed25519_host_key"

@@ -1,4 +1,5 @@
-"""The demo series generator: examples/make_series.py and its recipes in examples/series/.
+"""The demo series generator: farm.demoseries (examples/make_series.py is its script) and
+its recipes in examples/series/, package data found through farm.data.
 
 The slow tests generate the real 28-patch series against Debian's linux-source 6.1 tree
 (the ``linux_tree`` session fixture) and check it the way a maintainer's tools would:
@@ -17,17 +18,22 @@ from typing import Any
 
 import pytest
 
+from farm.data import demo_series_dir
+from farm.demoseries import RECIPES, load_recipes
 from farm.git import git
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "make_series.py"
+GENERATOR = [sys.executable, "-m", "farm.demoseries"]
 SUBJECT = re.compile(r"^\[PATCH RFC (\d\d)/28\] ")
 Series = tuple[Path, dict[str, Any]]  # the mbox and the generator's --json output
 
 
-def run_generator(tree: Path, out: Path) -> subprocess.CompletedProcess[str]:
+def run_generator(
+    tree: Path, out: Path, command: list[str] = GENERATOR
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), "--tree", str(tree), "--out", str(out), "--json"],
+        [*command, "--tree", str(tree), "--out", str(out), "--json"],
         capture_output=True,
         text=True,
         check=False,
@@ -67,11 +73,19 @@ def test_missing_anchor_names_the_recipe_file_and_code(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_missing_file_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [GENERATOR, [sys.executable, str(SCRIPT)]])
+def test_missing_file_is_named(tmp_path: Path, command: list[str]) -> None:
+    """Both ways of running the generator: the module and the example script."""
     tree = make_repo(tmp_path / "tree", {"README": "not a kernel\n"})
-    proc = run_generator(tree, tmp_path / "series.mbox")
+    proc = run_generator(tree, tmp_path / "series.mbox", command)
     assert proc.returncode == 1
     assert "mm/huge_memory.c does not exist in this tree" in proc.stderr
+
+
+def test_recipes_are_package_data() -> None:
+    cover, recipes = load_recipes()
+    assert RECIPES == demo_series_dir() == (ROOT / "examples" / "series").resolve()
+    assert cover.subject and len(recipes) == 28
 
 
 @pytest.mark.slow
