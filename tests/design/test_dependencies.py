@@ -24,7 +24,7 @@ import pytest
 from .imports import FARM, Import, all_imports, module_name
 
 STAGES = ("intake", "build", "hosts", "soak", "detect", "bisect", "report", "loads")
-VOCABULARY = ("errors", "units", "ending", "config", "git")
+VOCABULARY = ("errors", "units", "ending", "config", "git", "data")
 DECIDING = ("farm.store", "farm.scheduler", "celery", "kombu", "sqlalchemy", "alembic")
 EDGES = ("farm.cli", "farm.api", "farm.demo", "farm.__main__")
 
