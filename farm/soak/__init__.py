@@ -1,1 +1,2 @@
-"""Soak runs: the per-run state machine, the load on the host, samples and console."""
+"""Soak on a host: start the load detached, sample /proc, stop and quiesce it. A library:
+the run lifecycle that drives it is farm.scheduler.lifecycle."""
