@@ -49,7 +49,15 @@ PROBE = textwrap.dedent(
     ]
     missing = [str(p) for p in [*fragments, *binaries, *init] if not p.is_file()]
     assert not missing, missing
+    import importlib, pkgutil
+    modules = [
+        m.name for m in pkgutil.walk_packages(farm.__path__, "farm.")
+        if not m.name.endswith("__main__") and ".migrations" not in m.name
+    ]
+    for name in modules:
+        importlib.import_module(name)
     print(json.dumps({
+        "modules": sorted(modules),
         "loads": names, "options": options, "recipes": len(recipes),
         "cover": cover.subject, "paths": [str(p) for p in paths],
     }))
@@ -107,5 +115,11 @@ def test_installed_wheel_finds_and_loads_all_its_data(tmp_path: Path) -> None:
     assert set(probe["options"]) == {p.name for p in (ROOT / "jobs" / "kconfig").glob("*.config")}
     assert all(probe["options"].values())
     assert probe["recipes"] == len(list((ROOT / "examples" / "series").glob("[0-9]*.toml")))
+    in_tree = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in (ROOT / "farm").rglob("*.py")
+        if "migrations" not in p.parts and p.name != "__main__.py"
+    } - {"farm"}
+    assert in_tree <= set(probe["modules"]), "modules missing from the wheel"
     outside = [p for p in probe["paths"] if not Path(p).is_relative_to(venv)]
     assert outside == [], "data found outside the installed package"
