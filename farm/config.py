@@ -232,6 +232,15 @@ class TreeConfig(_Strict):
     config_fragment: Path | None = None
 
 
+class BuildConfig(_Strict):
+    """Kernel builds (docs/build.md)."""
+
+    sandbox: bool = Field(
+        default=True,
+        description="run make in a bubblewrap sandbox; false only where bwrap cannot run",
+    )
+
+
 class ApiConfig(_Strict):
     """``farm api``: the alert webhook and read-only JSON API.
 
@@ -264,6 +273,7 @@ class FarmConfig(BaseSettings):
     default_soak: str = "12h"
     scheduler: SchedulerConfig = SchedulerConfig()
     bisect: BisectConfig = BisectConfig()
+    build: BuildConfig = BuildConfig()
     api: ApiConfig = ApiConfig()
     source: Path | None = Field(default=None, exclude=True)
 

@@ -22,6 +22,7 @@ from farm.errors import FarmBug, KernelError
 
 METADATA = "metadata.json"
 Fault = Literal["kernel", "infra"]
+SandboxKind = Literal["bwrap", "none"]  # how make was confined (farm.build.sandbox)
 
 
 class BuildMetadata(BaseModel):
@@ -44,6 +45,8 @@ class BuildMetadata(BaseModel):
     ccache: dict[str, int] = {}
     release: str | None = None
     modules: bool = False
+    # How make was confined; builds recorded before farm had a sandbox had none.
+    sandbox: SandboxKind = "none"
 
     def write(self, directory: Path) -> None:
         """Replace metadata.json atomically (write a temporary file, fsync, rename)."""

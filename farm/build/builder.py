@@ -7,6 +7,10 @@ changed; ccache catches the rest when a bisection jumps back and forth. A lock f
 tree keeps two workers out of the same worktree and output directories. The finished
 artefacts are copied to the data directory, keyed by (commit, config hash): a second
 request is a cache hit that runs nothing.
+
+make runs the patches' code (any Makefile or script may change), so it runs in a
+sandbox (farm.build.sandbox) with a minimal environment; farm's own steps (checkout,
+ccache statistics, copying the artefacts) run outside it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from farm.build.artifacts import (
     cached_build,
 )
 from farm.build.failures import Failure, check_toolchain, classify
+from farm.build.sandbox import Sandbox, default_sandbox
 from farm.build.tree import farm_cache_dir, file_lock
 from farm.errors import InfraError
 from farm.git import git, resolve
@@ -44,15 +49,22 @@ Progress = Callable[[str], None]
 _PROGRESS_EVERY = 10.0  # seconds between progress lines while make runs
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 _STALE_SECONDS = 86400.0
+_SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class _Make:
     """One build's make invocations, all logged to build.log."""
 
     def __init__(
-        self, src: Path, out: Path, env: dict[str, str], build_id: str, log: IO[str]
+        self,
+        src: Path,
+        out: Path,
+        env: dict[str, str],
+        sandbox: Sandbox,
+        build_id: str,
+        log: IO[str],
     ) -> None:
-        self.src, self.out, self.env, self.log = src, out, env, log
+        self.src, self.out, self.env, self.sandbox, self.log = src, out, env, sandbox, log
         self.variables = [
             f"O={out}",
             f"ARCH={kconfig.ARCH}",
@@ -65,6 +77,10 @@ class _Make:
         self.lines: list[str] = []
 
     def argv(self, targets: list[str], jobs: int = 1) -> list[str]:
+        """make in its sandbox, with its whole environment on the command line."""
+        return self.sandbox.wrap(self.make_argv(targets, jobs), self.env)
+
+    def make_argv(self, targets: list[str], jobs: int = 1) -> list[str]:
         return [
             "nice",
             "-n",
@@ -78,16 +94,17 @@ class _Make:
         ]
 
     def command_line(self, targets: list[str], jobs: int) -> str:
-        env = f"CCACHE_DIR={shlex.quote(self.env['CCACHE_DIR'])}"
-        return f"{env} {shlex.join(self.argv(targets, jobs))}"
+        return shlex.join(self.argv(targets, jobs))
 
     def __call__(self, targets: list[str], jobs: int = 1, progress: Progress | None = None) -> None:
-        self.log.write(f"$ {shlex.join(self.argv(targets, jobs))}\n")
+        # The sandbox and environment are those of the log's first line: not repeated.
+        self.log.write(f"$ {shlex.join(self.make_argv(targets, jobs))}\n")
         self.log.flush()
         try:
             proc = subprocess.Popen(
                 self.argv(targets, jobs),
                 env=self.env,
+                stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -135,13 +152,15 @@ def build_kernel(
     fragment: Path | None = None,
     progress: Progress | None = None,
     cache_dir: Path | None = None,
+    sandbox: Sandbox | None = None,
 ) -> KernelArtifacts:
     """Build ``commit`` of the git repository ``tree`` with ``fragment`` on tinyconfig.
 
     Returns the artefacts (``cached`` when an earlier build is reused). A tree that does
     not build raises KernelError naming the first error; our failures raise InfraError.
     ``cache_dir`` (default ``$FARM_CACHE_DIR``) holds the worktree, output directories
-    and ccache."""
+    and ccache. ``sandbox`` confines make (farm.build.sandbox.for_config(config); by
+    default it hides the secrets of the configuration in use)."""
     say = progress or (lambda _msg: None)
     sha = resolve(tree, commit)
     fragment = fragment or kconfig.default_fragment()
@@ -155,7 +174,8 @@ def build_kernel(
     with file_lock(cache / "build" / f"{_tree_key(tree)}.lock"):
         if hit := cached_build(final):  # built by another worker while we waited
             return hit
-        return _build_locked(tree, sha, fragment, options, cfg_hash, cache, final, say)
+        jail = sandbox or default_sandbox(data_dir)
+        return _build_locked(tree, sha, fragment, options, cfg_hash, cache, final, jail, say)
 
 
 def _tree_key(tree: Path) -> str:
@@ -171,15 +191,11 @@ def _build_locked(
     cfg_hash: str,
     cache: Path,
     final: Path,
+    sandbox: Sandbox,
     say: Progress,
 ) -> KernelArtifacts:
     work = cache / "build" / _tree_key(tree)
-    env = {
-        **os.environ,
-        "LC_ALL": "C",
-        "CCACHE_DIR": str(cache / "ccache"),
-        "CCACHE_BASEDIR": str(work),
-    }
+    env = _make_env(cache, work)
     check_toolchain(env)
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():  # an infrastructure failure: its log is replaced by the retry
@@ -189,11 +205,12 @@ def _build_locked(
     out = work / f"out-{kconfig.ARCH}-{cfg_hash[:8]}"
     incremental = (out / "vmlinux").exists()
     out.mkdir(parents=True, exist_ok=True)
+    jail = _confine(sandbox, src, out, Path(env["CCACHE_DIR"]), env, say)
     staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     build_id = build_id_for(sha, cfg_hash)
     try:
         with (staging / "build.log").open("w", buffering=1) as log:  # line-buffered
-            make = _Make(src, out, env, build_id, log)
+            make = _Make(src, out, env, jail, build_id, log)
             jobs = os.cpu_count() or 1
             meta = BuildMetadata(
                 commit=sha,
@@ -206,6 +223,7 @@ def _build_locked(
                 started_at=dt.datetime.now(dt.UTC).isoformat(),
                 host=socket.gethostname(),
                 incremental=incremental,
+                sandbox=jail.kind,
             )
             log.write(f"{meta.command}\n")
             meta.write(staging)
@@ -221,6 +239,43 @@ def _build_locked(
     kind = "incremental" if incremental else "clean"
     say(f"built {meta.release} ({kind}) in {meta.duration_seconds:.0f}s: {final}")
     return KernelArtifacts.from_metadata(final, meta, cached=False)
+
+
+def _make_env(cache: Path, work: Path) -> dict[str, str]:
+    """make's whole environment: none of the worker's (FARM_*, database and broker URLs,
+    SSH agent), but its PATH, which says where the toolchain is."""
+    return {
+        "PATH": os.environ.get("PATH") or _SYSTEM_PATH,
+        "HOME": "/nonexistent",
+        "LC_ALL": "C",
+        "CCACHE_DIR": str(cache / "ccache"),
+        "CCACHE_BASEDIR": str(work),
+    }
+
+
+def _confine(
+    sandbox: Sandbox, src: Path, out: Path, ccache: Path, env: dict[str, str], say: Progress
+) -> Sandbox:
+    """This build's sandbox, checked to work: make writes only the output directory and
+    ccache; it reads the source tree and the repository scripts/setlocalversion asks
+    about (without it the release would silently lose its "+")."""
+    ccache.mkdir(parents=True, exist_ok=True)
+    jail = sandbox.bind(read_only=[src, *_git_dirs(src)], writable=[out, ccache])
+    jail.check(env)
+    if not jail.enabled:
+        say("warning: make runs without a sandbox ([build] sandbox = false in farm.toml)")
+    return jail
+
+
+def _git_dirs(src: Path) -> list[Path]:
+    """The repository of the worktree ``src`` (its .git file points there) and the
+    object stores that repository borrows from (objects/info/alternates)."""
+    common = Path(git(src, "rev-parse", "--path-format=absolute", "--git-common-dir").strip())
+    objects = common / "objects"
+    alternates = objects / "info" / "alternates"
+    lines = alternates.read_text().splitlines() if alternates.is_file() else []
+    borrowed = [objects / line for line in lines if line and not line.startswith("#")]
+    return [common, *(path for path in borrowed if path.is_dir())]
 
 
 def _remove_stale_staging(final: Path) -> None:
@@ -309,7 +364,8 @@ def _collect(out: Path, staging: Path) -> None:
 
 def _modules_tarball(make: _Make, jobs: int, staging: Path) -> None:
     """modules_install into a scratch root and pack it (configs with CONFIG_MODULES)."""
-    with tempfile.TemporaryDirectory(dir=staging) as root:
+    # In the output directory: the only place, besides ccache, make may write to.
+    with tempfile.TemporaryDirectory(prefix=".farm-modules-", dir=make.out) as root:
         make(["modules_install", f"INSTALL_MOD_PATH={root}"], jobs)
         with tarfile.open(staging / "modules.tar.xz", "w:xz") as tar:
             tar.add(Path(root) / "lib", arcname="lib")

@@ -45,6 +45,7 @@ _INFRA = (
         "a library header is missing",
     ),
     (re.compile(r"Killed signal terminated program|Terminated$"), "the compiler was killed"),
+    (re.compile(r"^bwrap: "), "the build sandbox failed"),
 )
 _MAKE_ERROR = re.compile(r"^make(\[\d+\])?: \*\*\* ")
 

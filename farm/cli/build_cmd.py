@@ -13,6 +13,7 @@ from sqlalchemy import select
 from farm.build import KernelArtifacts, build_kernel, default_fragment, ensure_linux_tree
 from farm.build.artifacts import artifacts_dir
 from farm.build.kconfig import config_hash, read_fragment
+from farm.build.sandbox import for_config
 from farm.cli.common import emit_json, get_config, get_store, json_option
 from farm.config import FarmConfig
 from farm.errors import FarmError, UserError
@@ -68,7 +69,12 @@ def build(
     say = None if as_json else _progress()
     try:
         artifacts = build_kernel(
-            tree, commit, data_dir=config.data_dir, fragment=fragment, progress=say
+            tree,
+            commit,
+            data_dir=config.data_dir,
+            fragment=fragment,
+            progress=say,
+            sandbox=for_config(config),
         )
     except FarmError:
         _record(store, config, tree, commit, fragment)

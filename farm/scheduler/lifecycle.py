@@ -281,6 +281,7 @@ def _tree_of(ctx: Ctx, snap: Snap) -> tuple[Path, Path | None]:
 
 def _building(ctx: Ctx, snap: Snap) -> Outcome:
     from farm.build.builder import build_kernel
+    from farm.build.sandbox import for_config
 
     tree, fragment = _tree_of(ctx, snap)
     artifacts = build_kernel(
@@ -288,6 +289,7 @@ def _building(ctx: Ctx, snap: Snap) -> Outcome:
         snap.run.commit,
         data_dir=ctx.config.data_dir,
         fragment=fragment,
+        sandbox=for_config(ctx.config),
         progress=lambda msg: log.info("run %s: build: %s", snap.run.id, msg),
     )
     kernel = {"dir": str(artifacts.dir), "release": artifacts.release}

@@ -1,0 +1,3 @@
+"""Fixtures of the build tests."""
+
+from .planted import planted  # noqa: F401
