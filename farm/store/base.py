@@ -19,6 +19,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from farm.config import redact
 from farm.errors import InfraError, UserError
 
 M = TypeVar("M", bound=BaseModel)
@@ -76,7 +77,8 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, future=True)
     except (SQLAlchemyError, ImportError) as exc:
-        raise UserError(f"database_url {url!r} is not usable: {exc}") from exc
+        shown = redact(url)  # SQLAlchemy's message may quote the URL, password and all
+        raise UserError(f"database_url {shown!r} is not usable: {redact(str(exc))}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -104,7 +106,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 connection.exec_driver_sql("PRAGMA foreign_keys=ON")
                 connection.commit()
     except OperationalError as exc:
-        raise InfraError(f"database {engine.url!r} is not reachable: {exc.orig}") from exc
+        shown = engine.url.render_as_string(hide_password=True)
+        raise InfraError(f"database {shown} is not reachable: {redact(str(exc.orig))}") from exc
 
 
 class Store:
