@@ -256,6 +256,9 @@ class ApiConfig(_Strict):
     host: str = Field(default="127.0.0.1", description="address to bind; loopback by default")
     port: int = Field(default=9479, ge=1, le=65535)
     token_file: Path | None = None
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="larger request bodies are refused (413)"
+    )
 
 
 class FarmConfig(BaseSettings):
