@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -18,7 +20,7 @@ from farm.store.alerts import AlertAction
 
 class OutcomeView(BaseModel):
     fingerprint: str
-    action: AlertAction
+    action: AlertAction | Literal["rejected"]  # rejected: too malformed to record
     repeat: bool
     bisection: int | None
     detail: str

@@ -23,6 +23,7 @@ from farm.config import redact
 from farm.errors import InfraError, UserError
 
 M = TypeVar("M", bound=BaseModel)
+MAX_ID = 2**63 - 1  # the largest integer SQLite and PostgreSQL (bigint) hold
 
 
 def utcnow() -> dt.datetime:
