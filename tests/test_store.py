@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
+from together import together
 
+from farm.cli import main
 from farm.ending import Cause
+from farm.errors import UserError
 from farm.store import Base, Store
 from farm.store.base import make_engine, upgrade
 from farm.store.runs import Crash, Run
+
+HEAD = "0002"  # the newest migration
 
 
 def test_migrations_create_exactly_the_models(store: Store) -> None:
@@ -92,3 +98,43 @@ def test_a_database_of_the_first_revision_keeps_its_runs_and_types_their_endings
         assert run.details == {"tree": "linux"}
         assert session.scalar(select(func.count()).select_from(Crash)) == 1
     store.dispose()
+
+
+def test_processes_opening_a_fresh_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """Workers, beat and the API all open the store when they start: on a fresh
+    database they must not all create the tables."""
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path / f'round-{round_}' / 'farm.db'}"
+        finished = together(
+            "from farm.store import Store",
+            f"Store({url!r}).dispose()",
+            count=3,
+            workdir=tmp_path / f"round-{round_}",
+        )
+
+        assert [f.stderr for f in finished if f.returncode] == [], f"round {round_}"
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
+                (HEAD,)
+            ]
+        engine.dispose()
+
+
+def test_a_database_newer_than_this_farm_is_refused_naming_both_revisions(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+
+    with pytest.raises(UserError) as refused:
+        Store(store.url)
+    with pytest.raises(SystemExit) as exited:
+        main(["status"])
+
+    assert str(refused.value) == (
+        f"the database {store.url} has schema revision 0099, newer than this farm knows "
+        f"(its newest is {HEAD}): upgrade farm to use it"
+    )
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == f"farm: error: {refused.value}\n"
