@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 from together import together
 
 from farm.cli import main
@@ -16,9 +17,10 @@ from farm.ending import Cause
 from farm.errors import UserError
 from farm.store import Base, Store
 from farm.store.base import make_engine, upgrade
-from farm.store.runs import Crash, Run
+from farm.store.runs import Crash, Run, RunKind
+from farm.store.series import Application, Patch, Series
 
-HEAD = "0002"  # the newest migration
+HEAD = "0003"  # the newest migration
 
 
 def test_migrations_create_exactly_the_models(store: Store) -> None:
@@ -138,3 +140,42 @@ def test_a_database_newer_than_this_farm_is_refused_naming_both_revisions(
     )
     assert exited.value.code == 1
     assert capsys.readouterr().err == f"farm: error: {refused.value}\n"
+
+
+def test_a_series_stored_twice_before_series_identity_is_merged_into_the_first(
+    tmp_path: Path,
+) -> None:
+    """Databases written before revision 0003 may hold one series twice (two submits
+    raced); upgrading keeps the first row and moves the twin's applications and runs."""
+    url = f"sqlite:///{tmp_path / 'raced.db'}"
+    engine = make_engine(url)
+    upgrade(engine, "0002")
+    with Session(engine) as session, session.begin():
+        for n in (1, 2):
+            series = Series(title="mm: thp", total=1, source="t.mbox", content_hash="same")
+            series.patches = [Patch(index=1, subject="s", full_subject="s", author="a", raw=b"")]
+            app = Application(series=series, tree="/srv/linux", base_commit="b", branch=f"b{n}")
+            session.add(app)
+            session.flush()
+            session.add(
+                Run(
+                    kind=RunKind.PATCHED,
+                    series_id=series.id,
+                    application_id=app.id,
+                    upto=1,
+                    commit="c",
+                    host="laptop",
+                    load="thp",
+                    soak_seconds=60,
+                )
+            )
+    engine.dispose()
+
+    store = Store(url)
+    with store.session() as session:
+        [series] = session.scalars(select(Series)).all()
+        assert series.id == 1
+        assert [a.branch for a in series.applications] == ["b1", "b2"]
+        assert [r.series_id for r in session.scalars(select(Run))] == [1, 1]
+        assert session.scalar(select(func.count()).select_from(Patch)) == 1
+    store.dispose()

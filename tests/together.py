@@ -3,7 +3,8 @@
 Each process first runs ``prepare`` (imports, setup: the slow part, which differs from
 process to process), says it is ready and waits; once all are ready they are released
 together into ``act``. Without the barrier, interpreter start-up spreads them apart
-and a race is seldom hit.
+and a race is seldom hit. ``act`` may read its process's number (0, 1, ...) from
+``$TOGETHER_INDEX``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def together(
     procs = []
     for n in range(count):
         ready = workdir / f"ready-{n}"
-        extra = {"TOGETHER_READY": str(ready), "TOGETHER_GO": str(go)}
+        extra = {"TOGETHER_READY": str(ready), "TOGETHER_GO": str(go), "TOGETHER_INDEX": str(n)}
         procs.append(
             subprocess.Popen(
                 [sys.executable, "-c", code],
