@@ -10,6 +10,7 @@ farm runs on its embedded default: two local QEMU hosts, SQLite and a private Re
 from __future__ import annotations
 
 import os
+import re
 import string
 import tomllib
 from pathlib import Path
@@ -22,6 +23,19 @@ from farm.data import loads_dir as shipped_loads_dir
 from farm.errors import UserError
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+
+
+# "//user:password@" of a URL; up to the last "@", so an unencoded "@" in a password
+# hides too much rather than too little.
+_USERINFO = re.compile(r"(//[^:/@\s]*):\S*@")
+_SECRET_QUERY = re.compile(r"([?&](?:password|passwd|pwd|token|secret)=)[^&#\s]*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of every URL in it, and password or token query
+    values, replaced by ``***``: what farm shows wherever a database or broker URL
+    appears (output, errors, logs). Works on error messages that quote a URL too."""
+    return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
 
 
 def default_config_path() -> Path:
@@ -251,6 +265,9 @@ class ApiConfig(_Strict):
     host: str = Field(default="127.0.0.1", description="address to bind; loopback by default")
     port: int = Field(default=9479, ge=1, le=65535)
     token_file: Path | None = None
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="larger request bodies are refused (413)"
+    )
 
 
 class FarmConfig(BaseSettings):

@@ -5,14 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+from together import together
 
+from farm.cli import main
 from farm.ending import Cause
+from farm.errors import UserError
 from farm.store import Base, Store
 from farm.store.base import make_engine, upgrade
-from farm.store.runs import Crash, Run
+from farm.store.runs import Crash, Run, RunKind
+from farm.store.series import Application, Patch, Series
+
+HEAD = "0003"  # the newest migration
 
 
 def test_migrations_create_exactly_the_models(store: Store) -> None:
@@ -91,4 +99,83 @@ def test_a_database_of_the_first_revision_keeps_its_runs_and_types_their_endings
         assert run.ending.baseline_run == 3
         assert run.details == {"tree": "linux"}
         assert session.scalar(select(func.count()).select_from(Crash)) == 1
+    store.dispose()
+
+
+def test_processes_opening_a_fresh_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """Workers, beat and the API all open the store when they start: on a fresh
+    database they must not all create the tables."""
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path / f'round-{round_}' / 'farm.db'}"
+        finished = together(
+            "from farm.store import Store",
+            f"Store({url!r}).dispose()",
+            count=3,
+            workdir=tmp_path / f"round-{round_}",
+        )
+
+        assert [f.stderr for f in finished if f.returncode] == [], f"round {round_}"
+        engine = make_engine(url)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
+                (HEAD,)
+            ]
+        engine.dispose()
+
+
+def test_a_database_newer_than_this_farm_is_refused_naming_both_revisions(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with store.engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+
+    with pytest.raises(UserError) as refused:
+        Store(store.url)
+    with pytest.raises(SystemExit) as exited:
+        main(["status"])
+
+    assert str(refused.value) == (
+        f"the database {store.url} has schema revision 0099, newer than this farm knows "
+        f"(its newest is {HEAD}): upgrade farm to use it"
+    )
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == f"farm: error: {refused.value}\n"
+
+
+def test_a_series_stored_twice_before_series_identity_is_merged_into_the_first(
+    tmp_path: Path,
+) -> None:
+    """Databases written before revision 0003 may hold one series twice (two submits
+    raced); upgrading keeps the first row and moves the twin's applications and runs."""
+    url = f"sqlite:///{tmp_path / 'raced.db'}"
+    engine = make_engine(url)
+    upgrade(engine, "0002")
+    with Session(engine) as session, session.begin():
+        for n in (1, 2):
+            series = Series(title="mm: thp", total=1, source="t.mbox", content_hash="same")
+            series.patches = [Patch(index=1, subject="s", full_subject="s", author="a", raw=b"")]
+            app = Application(series=series, tree="/srv/linux", base_commit="b", branch=f"b{n}")
+            session.add(app)
+            session.flush()
+            session.add(
+                Run(
+                    kind=RunKind.PATCHED,
+                    series_id=series.id,
+                    application_id=app.id,
+                    upto=1,
+                    commit="c",
+                    host="laptop",
+                    load="thp",
+                    soak_seconds=60,
+                )
+            )
+    engine.dispose()
+
+    store = Store(url)
+    with store.session() as session:
+        [series] = session.scalars(select(Series)).all()
+        assert series.id == 1
+        assert [a.branch for a in series.applications] == ["b1", "b2"]
+        assert [r.series_id for r in session.scalars(select(Run))] == [1, 1]
+        assert session.scalar(select(func.count()).select_from(Patch)) == 1
     store.dispose()

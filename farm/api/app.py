@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, FastAPI, Request
+from typing import Literal
+
+from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from farm.api import views
 from farm.api.alerts import Notification, record
-from farm.api.auth import require_token
+from farm.api.auth import TokenGate
+from farm.api.limits import CloseUnreadBodies
 from farm.api.views import Db
 from farm.store import Store
 from farm.store.alerts import AlertAction
@@ -16,7 +20,7 @@ from farm.store.alerts import AlertAction
 
 class OutcomeView(BaseModel):
     fingerprint: str
-    action: AlertAction
+    action: AlertAction | Literal["rejected"]  # rejected: too malformed to record
     repeat: bool
     bisection: int | None
     detail: str
@@ -28,16 +32,34 @@ class AlertsAnswer(BaseModel):
     outcomes: list[OutcomeView]
 
 
-def create_app(store: Store, token: str, *, confidence: float = 0.95) -> FastAPI:
-    """The API over ``store``; every /api route needs ``Authorization: Bearer <token>``.
-    Bisections that alerts request stop at ``confidence`` ([bisect] confidence)."""
-    app = FastAPI(title="farm", summary="alert webhook and read-only views", docs_url=None)
+OPEN_PATHS = frozenset({"/healthz"})
+MAX_BODY = 1024 * 1024
+
+
+def create_app(
+    store: Store, token: str, *, confidence: float = 0.95, max_body: int = MAX_BODY
+) -> FastAPI:
+    """The API over ``store``. Every request but /healthz needs ``Authorization: Bearer
+    <token>`` (the OpenAPI schema too; the docs pages are off: they load scripts from a
+    CDN). Bodies over ``max_body`` bytes ([api] max_body_bytes) are refused with 413,
+    counted while read when there is no Content-Length. Bisections that alerts request
+    stop at ``confidence`` ([bisect] confidence)."""
+    app = FastAPI(
+        title="farm",
+        summary="alert webhook and read-only views",
+        docs_url=None,
+        redoc_url=None,
+    )
+    # The last added runs first: the token before the size, so a stranger gets 401
+    # whatever the size, and neither reads the body to refuse it; an early answer
+    # closes the connection (CloseUnreadBodies) so the rest is never sent.
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body)
+    app.add_middleware(TokenGate, token=token, open_paths=OPEN_PATHS)
+    app.add_middleware(CloseUnreadBodies)
     app.state.store = store
-    app.state.token = token
     app.state.confidence = confidence
-    authorized = [Depends(require_token)]
-    app.include_router(views.router, prefix="/api", dependencies=authorized)
-    app.add_api_route("/api/alerts", receive_alerts, methods=["POST"], dependencies=authorized)
+    app.include_router(views.router, prefix="/api")
+    app.add_api_route("/api/alerts", receive_alerts, methods=["POST"])
     app.add_api_route("/healthz", healthz, methods=["GET"])
     return app
 

@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from farm.ending import RunEnding
+from farm.store.base import MAX_ID
 from farm.store.bisect import Bisection, BisectState
 from farm.store.runs import Crash, Run, RunState
 from farm.store.series import Series
@@ -19,7 +20,10 @@ from farm.store.series import Series
 router = APIRouter()
 T = TypeVar("T")
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+# Bounded so that a number the database cannot hold is a 422, not an overflow (500).
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+Ident = Annotated[int, Path(ge=1, le=MAX_ID)]
+SeriesFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 class _View(BaseModel):
@@ -129,7 +133,7 @@ def list_series(db: Db, limit: Limit = 100, offset: Offset = 0) -> list[Series]:
 
 
 @router.get("/series/{ident}", response_model=SeriesDetail)
-def get_series(db: Db, ident: int) -> dict[str, Any]:
+def get_series(db: Db, ident: Ident) -> dict[str, Any]:
     series = _get(db, Series, ident)
     runs = db.scalars(select(Run).where(Run.series_id == ident).order_by(Run.id))
     return {
@@ -144,7 +148,7 @@ def list_runs(
     db: Db,
     state: RunState | None = None,
     host: str | None = None,
-    series: int | None = None,
+    series: SeriesFilter = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[Run]:
@@ -159,7 +163,7 @@ def list_runs(
 
 
 @router.get("/runs/{ident}", response_model=RunDetail)
-def get_run(db: Db, ident: int) -> dict[str, Any]:
+def get_run(db: Db, ident: Ident) -> dict[str, Any]:
     run = _get(db, Run, ident)
     crashes = db.scalars(select(Crash).where(Crash.run_id == ident).order_by(Crash.id))
     return {**RunView.model_validate(run).model_dump(), "details": run.details, "crashes": crashes}
@@ -176,7 +180,7 @@ def list_bisections(
 
 
 @router.get("/bisections/{ident}", response_model=BisectionDetail)
-def get_bisection(db: Db, ident: int) -> dict[str, Any]:
+def get_bisection(db: Db, ident: Ident) -> dict[str, Any]:
     bisection = _get(db, Bisection, ident)
     runs = db.scalars(select(Run).where(Run.bisection_id == ident).order_by(Run.id))
     return {

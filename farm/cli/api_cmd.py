@@ -32,7 +32,12 @@ def api(ctx: click.Context, host: str | None, port: int | None, log_level: str) 
 
     config = get_config(ctx)
     token = load_token(config)
-    app = create_app(get_store(ctx), token, confidence=config.bisect.confidence)
+    app = create_app(
+        get_store(ctx),
+        token,
+        confidence=config.bisect.confidence,
+        max_body=config.api.max_body_bytes,
+    )
     bind_host = host or config.api.host
     bind_port = port or config.api.port
     click.echo(f"farm api: serving on http://{bind_host}:{bind_port} (POST /api/alerts)", err=True)

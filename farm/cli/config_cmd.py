@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from farm.cli.common import emit_json, get_config, json_option
+from farm.config import redact
 
 
 @click.group()
@@ -19,15 +20,16 @@ def check(ctx: click.Context, as_json: bool) -> None:
     """Validate the configuration and print the effective values."""
     cfg = get_config(ctx)
     data = cfg.model_dump(mode="json")
-    data["database_url"] = cfg.db_url
+    data["database_url"] = redact(cfg.db_url)
+    data["broker_url"] = redact(cfg.broker_url)
     source = str(cfg.source) if cfg.source else "embedded default"
     if as_json:
         emit_json({"source": source, "config": data})
         return
     click.echo(f"# configuration OK, read from: {source}")
     click.echo(f"data_dir     = {cfg.data_dir}")
-    click.echo(f"database_url = {cfg.db_url}")
-    click.echo(f"broker_url   = {cfg.broker_url}")
+    click.echo(f"database_url = {data['database_url']}")
+    click.echo(f"broker_url   = {data['broker_url']}")
     click.echo(f"loads_dir    = {cfg.loads_dir}")
     for tree in cfg.trees:
         click.echo(f"tree {tree.name}: {tree.path} (base {tree.base or 'from series'})")

@@ -3,7 +3,9 @@
 The order keeps failures clean and the database lock short: read and check the mail
 (no git, no database), resolve tree and base, apply in a worktree under a temporary
 name, then record everything in one transaction and give the worktree its final name.
-Any failure removes the worktree and rolls the transaction back.
+Any failure removes the worktree and rolls the transaction back. Two submits of one
+series at once store it once: the database refuses the second series row and the
+later submit reuses what the first stored.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from farm.config import FarmConfig
 from farm.errors import UserError
@@ -109,7 +112,7 @@ def intake(
     work = Worktree(result.tree, config.data_dir / "worktrees" / temporary, f"farm/{temporary}")
     commits = apply_patches(work, result.base, chosen)
     try:
-        _record(store, result, work, commits, ids, content, source=str(path.resolve()))
+        _store(store, result, work, commits, ids, content, source=str(path.resolve()))
     except BaseException:
         work.remove()
         if result.worktree and result.branch:  # renamed already
@@ -180,6 +183,31 @@ def _reuse(store: Store, result: IntakeResult, content: str) -> bool:
                 result.series.warnings.append(f"reusing its application {app.id} ({app.branch})")
                 return True
     return False
+
+
+def _store(
+    store: Store,
+    result: IntakeResult,
+    work: Worktree,
+    commits: dict[int, str],
+    ids: dict[int, str],
+    content: str,
+    source: str,
+) -> None:
+    """Record the series and this application of it. A submit of the same series that
+    raced this one may have stored it first (content_hash is unique): then this is
+    the repeat it would have been a moment later, reusing the stored application or
+    adding this one to the stored series."""
+    try:
+        _record(store, result, work, commits, ids, content, source)
+    except IntegrityError:
+        # Raised by the series' INSERT, before the worktree got its final name.
+        if _reuse(store, result, content):
+            work.remove()
+            return
+        if result.series_id is None:
+            raise  # not the series after all
+        _record(store, result, work, commits, ids, content, source)
 
 
 def _record(

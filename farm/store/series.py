@@ -22,7 +22,9 @@ class Series(Base):
     change_id: Mapped[str | None] = mapped_column(Text)
     prerequisite_patch_ids: Mapped[list[str]] = mapped_column(default=list)
     source: Mapped[str] = mapped_column(Text, doc="where the mbox was read from")
-    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    content_hash: Mapped[str] = mapped_column(
+        String(64), unique=True, index=True, doc="its identity: version and patch-ids"
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     patches: Mapped[list[Patch]] = relationship(

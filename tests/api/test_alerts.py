@@ -17,7 +17,7 @@ from farm.api import create_app
 from farm.store import Store
 from farm.store.alerts import Alert, AlertAction
 from farm.store.bisect import Bisection, BisectState
-from farm.store.runs import Run
+from farm.store.runs import Run, RunState
 
 from .conftest import AUTH, LEAK, TITLE, TOKEN, Scenario
 
@@ -307,3 +307,85 @@ def test_a_malformed_notification_is_refused_with_the_bad_field(
     assert ("body", "alerts", 0, "fingerprint") in problems
     with store.session() as db:
         assert db.scalar(select(func.count()).select_from(Alert)) == 0
+
+
+def test_an_alert_naming_a_run_that_never_ran_is_refused_whatever_regression_it_names(
+    client: TestClient, store: Store, scenario: Scenario
+) -> None:
+    with store.session() as db:
+        crashed = db.get(Run, scenario.crashed_run)
+        assert crashed is not None
+        queued = Run(
+            **{k: getattr(crashed, k) for k in ("kind", "series_id", "application_id", "upto")},
+            **{k: getattr(crashed, k) for k in ("commit", "load", "soak_seconds")},
+            host="laptop",
+            state=RunState.QUEUED,
+        )
+        db.add(queued)
+        db.flush()
+        never_ran = queued.id
+    labels = {"alertname": "X", "run": str(never_ran), "regression": "BUG: X"}
+
+    answer = client.post("/api/alerts", json=alertmanager(am_alert(labels)), headers=AUTH)
+
+    assert answer.status_code == 200
+    assert answer.json()["bisections_requested"] == []
+    assert bisections(store) == []
+    [row] = alert_rows(store)
+    assert row.action == AlertAction.IGNORED
+    assert f"run {never_ran} has not ended FAIL (queued, verdict none yet)" in row.detail
+
+
+def test_bad_alerts_are_reported_and_the_good_ones_of_their_group_still_recorded(
+    client: TestClient, store: Store, scenario: Scenario, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = am_alert({"alertname": "X", "run": str(scenario.leaking_run), "counter": LEAK}, "a1")
+    huge = am_alert({"alertname": "X", "run": "100000000000000000000"}, "a2")
+    superscript = am_alert({"alertname": "X", "run": "²"}, "a3")
+    endless = am_alert({"alertname": "X", "run": "9" * 5000}, "a4")
+    no_fingerprint = {k: v for k, v in am_alert({"alertname": "X"}).items() if k != "fingerprint"}
+    naive_time = {**am_alert({"alertname": "X"}, "a5"), "startsAt": "2026-11-26T04:10:00"}
+    year_one = {**am_alert({"alertname": "X"}, "a6"), "startsAt": "0001-01-01T00:00:00+05:00"}
+    body = alertmanager(
+        good, huge, superscript, endless, no_fingerprint, naive_time, year_one, "junk"
+    )
+
+    answer = client.post("/api/alerts", json=body, headers=AUTH)
+
+    assert answer.status_code == 200
+    [bisection] = bisections(store)
+    assert answer.json()["bisections_requested"] == [bisection.id]
+    outcomes = [(o["fingerprint"], o["action"], o["detail"]) for o in answer.json()["outcomes"]]
+    assert outcomes == [
+        ("a1", "bisection_requested", f"bisection {bisection.id} of counter '{LEAK}' requested"),
+        ("a2", "unknown_run", "no run '100000000000000000000' in the store: not a run id"),
+        ("a3", "unknown_run", "no run '²' in the store: not a run id"),
+        ("a4", "unknown_run", f"no run '{'9' * 5000}' in the store: not a run id"),
+        ("", "rejected", "alert 4 not recorded: fingerprint: Field required"),
+        (
+            "a5",
+            "rejected",
+            "alert 5 not recorded: startsAt: Value error, startsAt needs a timezone",
+        ),
+        ("a6", "rejected", "alert 6 not recorded: startsAt: Value error, startsAt out of range"),
+        ("", "rejected", "alert 7 not recorded: not an object but str 'junk'"),
+    ]
+    assert [r.fingerprint for r in alert_rows(store)] == ["a1", "a2", "a3", "a4"]
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [m for m in logged if "not recorded" in m] == [o[2] for o in outcomes[4:]]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'"a string"', b'{"version": "4", "status": "firing", "alerts": {}}'],
+    ids=["not-json", "not-an-object", "alerts-not-a-list"],
+)
+def test_an_unreadable_notification_is_refused_whole(
+    client: TestClient, store: Store, body: bytes
+) -> None:
+    headers = {**AUTH, "Content-Type": "application/json"}
+
+    answer = client.post("/api/alerts", content=body, headers=headers)
+
+    assert answer.status_code == 422
+    assert alert_rows(store) == []

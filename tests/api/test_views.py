@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from farm.store import Store
@@ -69,3 +70,30 @@ def test_unknown_ids_and_bad_filters_say_what_is_wrong(client: TestClient) -> No
     assert (missing.status_code, missing.json()) == (404, {"detail": "no run 4242"})
     assert bad_state.status_code == 422
     assert "melting" in bad_state.text
+
+
+BEYOND_ANY_ID = str(2**63)  # past SQLite's and PostgreSQL's largest integer
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/runs/{BEYOND_ANY_ID}",
+        "/api/runs/100000000000000000000",
+        f"/api/series/{BEYOND_ANY_ID}",
+        f"/api/bisections/{BEYOND_ANY_ID}",
+        f"/api/runs?offset={BEYOND_ANY_ID}",
+        f"/api/runs?series={BEYOND_ANY_ID}",
+        f"/api/series?offset={BEYOND_ANY_ID}",
+        f"/api/bisections?offset={BEYOND_ANY_ID}",
+        "/api/runs/²",
+        "/api/runs?limit=100000000000000000000",
+    ],
+)
+def test_ids_and_offsets_beyond_any_row_are_refused_not_crashed_on(
+    client: TestClient, path: str
+) -> None:
+    answer = client.get(path, headers=AUTH)
+
+    assert answer.status_code == 422
+    assert answer.json()["detail"]

@@ -44,7 +44,7 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> An
 @contextmanager
 def service(
     argv: list[str], log: Path, ready_url: str, env: dict[str, str] | None = None
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run argv until the block ends; ready once ``ready_url`` answers 200."""
     with log.open("wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -56,7 +56,7 @@ def service(
             return httpx.get(ready_url, timeout=1).status_code == 200
 
         wait_until(ready, f"{Path(argv[0]).name} answering {ready_url}")
-        yield
+        yield process
     finally:
         process.terminate()
         try:

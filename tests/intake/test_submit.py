@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Callable
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from together import together
 
 from farm.config import FarmConfig
 from farm.errors import UserError
@@ -275,3 +278,65 @@ def test_a_patch_whose_blobs_are_unknown_names_its_file(
     with pytest.raises(UserError, match=r"patch 3/5 .* conflicts in lib/list_debug\.c"):
         intake(config, store, tmp_path / "unknown-blob.mbox", tree=tree, base="HEAD")
     assert git(tree, "worktree", "list").count("\n") == 1
+
+
+def submit_at_once(
+    upstream: Upstream, home: Path, selections: list[list[str]]
+) -> tuple[Path, Store, list[dict[str, Any]]]:
+    """`farm submit --json` of series-v2 in one process per selection, released at the
+    same moment, on a fresh clone and a migrated database; their answers."""
+    tree = home / "linux"
+    git(home.parent, "clone", "--quiet", str(upstream.repo), str(tree))
+    (home / "farm.toml").write_text(f'data_dir = "{home / "data"}"\n')
+    store = Store(f"sqlite:///{home / 'data' / 'farm.db'}")  # migrated before the race
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FARM_")}
+    env |= {"FARM_CONFIG": str(home / "farm.toml"), "FARM_BROKER_URL": "redis://127.0.0.1:1/0"}
+    argv = ["submit", "--json", "--hosts", "laptop", "--tree", str(tree)]
+    argvs = [[*argv, *chosen, str(MBOXES / "series-v2.mbox")] for chosen in selections]
+    finished = together(
+        "import os\nfrom farm.cli import main",
+        f"main({argvs!r}[int(os.environ['TOGETHER_INDEX'])])",
+        count=len(selections),
+        workdir=home / "processes",
+        env=env,
+    )
+    assert [f.stderr for f in finished if f.returncode] == []
+    return tree, store, [json.loads(f.stdout) for f in finished]
+
+
+def farm_branches(tree: Path) -> list[str]:
+    return git(tree, "for-each-ref", "--format=%(refname:short)", "refs/heads/farm").split()
+
+
+def test_one_series_submitted_twice_at_once_is_stored_once_with_one_worktree(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    """Two `farm submit` of one series at the same moment (a script run twice, two
+    terminals): the first stores it, the second finds it stored and reuses its
+    application, leaving no worktree or branch of its own behind."""
+    for round_ in range(4):
+        home = tmp_path / f"round-{round_}"
+        tree, store, submitted = submit_at_once(upstream, home, [[], []])
+
+        assert len({(s["series_id"], s["application_id"], s["branch"]) for s in submitted}) == 1
+        assert sorted(s["reused"] for s in submitted) == [False, True]
+        assert count(store, Series) == count(store, Application) == 1
+        assert len(list((home / "data" / "worktrees").iterdir())) == 1
+        assert farm_branches(tree) == [submitted[0]["branch"]]
+        assert git(tree, "worktree", "list").count("\n") == 2  # the checkout and farm's
+        store.dispose()
+
+
+def test_two_selections_of_one_series_submitted_at_once_are_two_applications_of_it(
+    upstream: Upstream, tmp_path: Path
+) -> None:
+    for round_ in range(2):
+        home = tmp_path / f"round-{round_}"
+        tree, store, submitted = submit_at_once(upstream, home, [[], ["--upto", "2"]])
+
+        assert len({s["series_id"] for s in submitted}) == 1
+        assert [len(s["commits"]) for s in submitted] == [5, 2]
+        assert count(store, Series) == 1
+        assert count(store, Application) == 2
+        assert sorted(farm_branches(tree)) == sorted(s["branch"] for s in submitted)
+        store.dispose()
