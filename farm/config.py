@@ -117,6 +117,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MAX_PATCHES = 999
+
+
+class IntakeConfig(_Strict):
+    """Reading patch mail. A subject's ``n/total`` is untrusted input and a series is held
+    as one slot per number, so the total is bounded."""
+
+    max_patches: int = Field(
+        default=MAX_PATCHES, ge=1, le=100_000, description="longest series farm reads"
+    )
+
+
 POWER_FIELDS = ("name", "address", "port", "user")
 
 
@@ -288,6 +300,7 @@ class FarmConfig(BaseSettings):
     loads_dir: Path = Field(default_factory=shipped_loads_dir)
     default_load: str = "kbuild-tmpfs-swap"
     default_soak: str = "12h"
+    intake: IntakeConfig = IntakeConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     bisect: BisectConfig = BisectConfig()
     build: BuildConfig = BuildConfig()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from farm.cli.common import emit_json, get_config, get_store, json_option
 from farm.config import FarmConfig
 from farm.errors import UserError
-from farm.intake.series import parse_selection
+from farm.intake.series import few_numbers, parse_selection
 from farm.loads import get_load
 from farm.scheduler.submit import IntakeResult, intake, submit_series
 from farm.store.series import Application, Series
@@ -50,7 +50,7 @@ def submit(
     plan = _plan(config, hosts, load, soak)
     chosen: dict[str, Any] = {
         "upto": upto,
-        "patches": parse_selection(selection) if selection else None,
+        "patches": parse_selection(selection, config.intake.max_patches) if selection else None,
         "base": base,
         "tree": tree,
         "allow_incomplete": allow_incomplete,
@@ -117,7 +117,7 @@ def _print_result(result: IntakeResult) -> None:
         sha = result.commits.get(patch.index, "")[:12]
         click.echo(f" {mark} {patch.index:0{width}d}/{series.total} {sha:12} {patch.subject}")
     if series.missing:
-        click.echo(f"missing: {', '.join(map(str, series.missing))}")
+        click.echo(f"missing: {few_numbers(series.missing)}")
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if not result.dry_run:

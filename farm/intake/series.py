@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from farm.config import MAX_PATCHES
 from farm.errors import UserError
 from farm.intake.mbox import Mail, clean
 from farm.intake.subject import SubjectInfo, parse_subject
@@ -81,9 +83,9 @@ class ParsedSeries:
         """A gap or a conflicting duplicate is an error unless the user allows it."""
         problems = []
         if self.missing:
-            problems.append(f"missing patch {_numbers(self.missing)} of {self.total}")
+            problems.append(f"missing patch {few_numbers(self.missing)} of {self.total}")
         if self.duplicates:
-            problems.append(f"patch {_numbers(self.duplicates)} sent twice with different diffs")
+            problems.append(f"patch {few_numbers(self.duplicates)} sent twice with different diffs")
         if not problems:
             return
         if allow_incomplete:
@@ -98,19 +100,24 @@ class ParsedSeries:
         """The patches to apply: 1..upto, an explicit list, or every patch present."""
         if upto is not None and patches is not None:
             raise UserError("--upto and --patches exclude each other", hint="use one of them")
-        wanted = list(range(1, upto + 1)) if upto is not None else patches
+        if upto is not None and upto > self.total:  # before range(): --upto may be huge
+            raise UserError(
+                f"series {self.label} has no patch {upto} (it has {self.total})",
+                hint=f"--upto {self.total} applies every patch",
+            )
+        wanted = range(1, upto + 1) if upto is not None else patches
         if wanted is None:
             return self.patches
         out_of_range = [i for i in wanted if not 1 <= i <= self.total]
         if out_of_range:
             raise UserError(
-                f"series {self.label} has no patch {_numbers(out_of_range)}",
+                f"series {self.label} has no patch {few_numbers(out_of_range)}",
                 hint=f"choose numbers between 1 and {self.total}",
             )
         absent = [i for i in wanted if self.slots[i - 1] is None]
         if absent:
             raise UserError(
-                f"cannot apply patch {_numbers(absent)} of series {self.label}: not in the mbox",
+                f"cannot apply patch {few_numbers(absent)} of series {self.label}: not in the mbox",
                 hint="fetch the whole thread (b4 am <message-id>) or choose other --patches",
             )
         return [slot for i in wanted if (slot := self.slots[i - 1]) is not None]
@@ -131,23 +138,34 @@ class ParsedSeries:
         }
 
 
-def parse_selection(spec: str) -> list[int]:
-    """``1-7,9`` -> [1, 2, 3, 4, 5, 6, 7, 9]."""
+def parse_selection(spec: str, limit: int = MAX_PATCHES) -> list[int]:
+    """``1-7,9`` -> [1, 2, 3, 4, 5, 6, 7, 9]; no number may exceed ``limit``, the
+    longest series farm reads, so a range never becomes a huge set."""
     numbers: set[int] = set()
     for part in spec.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        match = re.fullmatch(r"\s*(\d{1,18})\s*(?:-\s*(\d{1,18})\s*)?", part)
         if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
             raise UserError(
                 f"cannot read patch selection {spec!r} at {part!r}",
                 hint="write numbers and ranges like --patches 1-7,9",
             )
         low = int(match.group(1))
-        numbers.update(range(low, int(match.group(2) or low) + 1))
+        high = int(match.group(2) or low)
+        if high > limit:
+            raise UserError(
+                f"patch selection {spec!r} goes up to patch {high}; "
+                f"farm reads series of at most {limit} patches",
+                hint="choose numbers within the series, like --patches 1-7,9",
+            )
+        numbers.update(range(low, high + 1))
     return sorted(numbers)
 
 
-def _numbers(values: list[int]) -> str:
-    return ", ".join(str(v) for v in values)
+def few_numbers(values: Sequence[int]) -> str:
+    """'3, 5, 7 and 991 more': a message names a few numbers, never hundreds."""
+    if len(values) <= 5:
+        return ", ".join(str(v) for v in values)
+    return f"{', '.join(str(v) for v in values[:3])} and {len(values) - 3:,} more"
 
 
 @dataclass
@@ -167,8 +185,13 @@ class _Group:
         return f"v{self.version} ({len(self.patches)} of {self.total})"
 
 
-def group_series(mails: list[Mail], source: str = "the mbox") -> ParsedSeries:
-    """The one series in ``mails``: the newest complete version, else the newest."""
+def group_series(
+    mails: list[Mail], source: str = "the mbox", max_patches: int = MAX_PATCHES
+) -> ParsedSeries:
+    """The one series in ``mails``: the newest complete version, else the newest.
+
+    A subject numbering more than ``max_patches`` is refused before any slot is made.
+    """
     groups: dict[tuple[int, int], _Group] = {}
     skipped = 0
     for mail in mails:
@@ -178,6 +201,12 @@ def group_series(mails: list[Mail], source: str = "the mbox") -> ParsedSeries:
             skipped += 1
             continue
         total = info.total or 1
+        if total > max_patches:
+            raise UserError(
+                f"{mail.origin}: subject {mail.subject[:100]!r} numbers too long a series: "
+                f"farm reads at most {max_patches} patches",
+                hint="check the subject line; for a longer series raise [intake] max_patches",
+            )
         group = groups.setdefault((info.version, total), _Group(info.version, total))
         if info.index == 0:
             group.covers.append(mail)

@@ -13,6 +13,8 @@ _REPLY = re.compile(r"^\s*(?:re|aw|sv|fwd?|antw)\s*(?:\[\d+\])?\s*:\s*", re.IGNO
 _GROUPS = re.compile(r"^\s*\[([^\]]*)\]")
 _COUNTER = re.compile(r"^0*(\d+)/0*(\d+)$")
 _VERSION = re.compile(r"^(?:patch)?v(\d+)$", re.IGNORECASE)
+# A counter this long numbers no real series; int() of thousands of digits even fails.
+_HUGE = 10**18
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,9 @@ def parse_subject(line: str) -> SubjectInfo:
     for word in words:
         upper = word.upper()
         if counter := _COUNTER.match(word):
-            index, total = int(counter.group(1)), int(counter.group(2))
+            index, total = _number(counter.group(1)), _number(counter.group(2))
         elif version_match := _VERSION.match(word):
-            version = int(version_match.group(1))
+            version = _number(version_match.group(1))
             if upper.startswith("PATCH"):  # "[PATCHv2 1/3]"
                 flags.add("PATCH")
         elif upper in ("PATCH", "RFC", "RESEND"):
@@ -71,3 +73,7 @@ def parse_subject(line: str) -> SubjectInfo:
         resend="RESEND" in flags,
         tags=tuple(tags),
     )
+
+
+def _number(digits: str) -> int:
+    return int(digits) if len(digits) < 18 else _HUGE

@@ -90,7 +90,8 @@ def intake(
 
     ``progress`` hears about the slow steps (a worktree of a kernel tree takes a while).
     """
-    series = group_series(read_mails(path), source=str(path))
+    limit = config.intake.max_patches
+    series = group_series(read_mails(path), source=str(path), max_patches=limit)
     series.check_complete(allow_incomplete)
     chosen = series.select(upto, patches)
     result = IntakeResult(series, [p.index for p in chosen], dry_run)

@@ -132,3 +132,54 @@ def test_a_single_unnumbered_patch_without_message_id_is_a_series_of_one(tmp_pat
     s = group_series(read_mails(tmp_path / "one.patch"))
     assert (s.total, s.version, s.title) == (1, 1, "mm/thp: return 33")
     assert s.summary()["patches"][0]["message_id"] is None
+
+
+def renumbered(tmp_path: Path, total: int, keep: tuple[int, ...] = (1, 2, 3, 4, 5)) -> Path:
+    """series-v2.mbox, its five patches claiming to be ``keep`` of a series of ``total``."""
+    text = (
+        (MBOXES / "series-v2.mbox")
+        .read_bytes()
+        .replace(b"[PATCH v2 0/5]", b"[PATCH v2 0/%d]" % total)
+    )
+    for n, number in zip(range(1, 6), keep, strict=True):
+        text = text.replace(b"[PATCH v2 %d/5]" % n, b"[PATCH v2 %d/%d]" % (number, total))
+    path = tmp_path / f"of-{total}.mbox"
+    path.write_bytes(text)
+    return path
+
+
+def test_a_subject_numbering_more_patches_than_the_limit_is_refused(tmp_path: Path) -> None:
+    mails = read_mails(renumbered(tmp_path, 1000))
+    with pytest.raises(UserError, match=r"farm reads at most 999 patches") as refused:
+        group_series(mails)
+    assert "of-1000.mbox#1: subject '[PATCH v2 0/1000] mm: fix" in str(refused.value)
+    assert "[intake] max_patches" in str(refused.value)
+    assert group_series(mails, max_patches=1000).total == 1000
+
+
+def test_the_limit_can_be_lowered(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"at most 4 patches"):
+        group_series(read_mails(MBOXES / "series-v2.mbox"), max_patches=4)
+
+
+def test_a_long_gap_names_a_few_missing_numbers_and_counts_the_rest(tmp_path: Path) -> None:
+    s = group_series(read_mails(renumbered(tmp_path, 999, keep=(1, 2, 4, 6, 8))))
+    assert len(s.missing) == 994
+    with pytest.raises(UserError) as error:
+        s.check_complete(allow_incomplete=False)
+    assert "missing patch 3, 5, 7 and 991 more of 999" in str(error.value)
+    assert len(str(error.value)) < 300
+
+
+def test_a_selection_beyond_any_series_is_refused_before_it_is_built() -> None:
+    with pytest.raises(UserError, match=r"'1-100000' goes up to patch 100000"):
+        parse_selection("1-100000")  # farm submit does not build a set of 10^8 either
+    assert parse_selection("7-9", limit=9) == [7, 8, 9]
+    with pytest.raises(UserError, match="at most 8 patches"):
+        parse_selection("7-9", limit=8)
+
+
+def test_upto_beyond_the_series_names_one_number() -> None:
+    s = series("series-v2.mbox")
+    with pytest.raises(UserError, match=r"has no patch 1000 \(it has 5\)"):
+        s.select(upto=1000)

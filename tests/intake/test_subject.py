@@ -49,3 +49,8 @@ def test_odd_subjects_are_not_numbered_patches(line: str) -> None:
     info = parse_subject(line)
     assert info.index is None
     assert not info.is_reply
+
+
+def test_a_counter_of_thousands_of_digits_is_read_not_a_crash() -> None:
+    info = parse_subject(f"[PATCH v{'9' * 5000} 1/{'9' * 5000}] x")  # int() refuses 4301+
+    assert info.is_patch and info.total is not None and info.total > 10**17

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -73,6 +76,44 @@ def test_dry_run_with_a_gap_exits_1_naming_the_missing_patches(farm: Farm) -> No
     assert result.code == 1
     assert "missing patch 3, 5 of 5" in result.err
     assert result.out == ""
+
+
+def farm_capped(*args: str, megabytes: int = 1024) -> subprocess.CompletedProcess[str]:
+    """``farm ARGS`` in a child whose address space is capped, so that a regression fails
+    this test quickly instead of eating the machine."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (megabytes << 20, megabytes << 20))
+
+    return subprocess.run(
+        [sys.executable, "-m", "farm", *args],
+        preexec_fn=cap, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_one_subject_line_cannot_exhaust_memory(farm_toml: Path, tmp_path: Path) -> None:
+    patch = read_mails(MBOXES / "series-v2.mbox")[1].raw
+    huge = tmp_path / "huge.patch"
+    huge.write_bytes(patch.replace(b"[PATCH v2 1/5]", b"[PATCH 1/100000000]"))
+    result = farm_capped("submit", "--dry-run", str(huge))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("farm: error: huge.patch: subject '[PATCH 1/100000000] mm/")
+    assert "farm reads at most 999 patches" in result.stderr
+    assert len(result.stderr) < 500
+
+
+@pytest.mark.parametrize("selection", [("--upto", "100000000"), ("--patches", "1-100000000")])
+def test_a_huge_selection_is_refused_at_once(farm_toml: Path, selection: tuple[str, str]) -> None:
+    result = farm_capped("submit", "--dry-run", *selection, str(MBOXES / "series-v2.mbox"))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "100000000" in result.stderr and len(result.stderr) < 500
+
+
+def test_the_patch_limit_is_a_setting(farm: Farm, farm_toml: Path) -> None:
+    farm_toml.write_text(farm_toml.read_text() + "[intake]\nmax_patches = 4\n")
+    result = farm("submit", "--dry-run", str(MBOXES / "series-v2.mbox"))
+    assert result.code == 1
+    assert "farm reads at most 4 patches" in result.err
 
 
 def test_dry_run_touches_no_git_tree(farm: Farm, tree: Path) -> None:
