@@ -216,12 +216,14 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
 
 
 def body_text(msg: Message) -> str:
-    """The text parts of a message, transfer-decoded (QP, base64) and charset-decoded."""
+    """The text parts of a message, transfer-decoded (QP, base64) and charset-decoded,
+    with CRLF line ends made LF: the trailers and the diff are read line by line, and
+    a mail saved with CRLF must not lose its ``base-commit:``."""
     parts = []
     for part in msg.walk():
         if part.is_multipart() or part.get_content_maintype() != "text":
             continue
         payload = part.get_payload(decode=True)
         if isinstance(payload, bytes):
-            parts.append(decode_bytes(payload, _charset(part)))
+            parts.append(decode_bytes(payload, _charset(part)).replace("\r\n", "\n"))
     return "\n".join(parts)

@@ -183,3 +183,17 @@ def test_upto_beyond_the_series_names_one_number() -> None:
     s = series("series-v2.mbox")
     with pytest.raises(UserError, match=r"has no patch 1000 \(it has 5\)"):
         s.select(upto=1000)
+
+
+def test_crlf_line_endings_keep_every_trailer(tmp_path: Path) -> None:
+    lf = series("series-v2.mbox")
+    prereq = "b" * 40
+    text = (MBOXES / "series-v2.mbox").read_bytes()
+    marker = b"base-commit: 6a3b1d5a2f0504c23e7652c3bc56653aef14b12d\n"
+    text = text.replace(marker, marker + f"prerequisite-patch-id: {prereq}\n".encode(), 1)
+    (tmp_path / "crlf.mbox").write_bytes(text.replace(b"\n", b"\r\n"))
+    crlf = group_series(read_mails(tmp_path / "crlf.mbox"))
+    assert (crlf.base_commit, crlf.change_id) == (lf.base_commit, lf.change_id)
+    assert crlf.prerequisite_patch_ids == [prereq]
+    assert [p.diff for p in crlf.patches] == [p.diff for p in lf.patches]
+    assert crlf.patches[1].author == "Jürgen Groß <jgross@example.com>"

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 from together import together
 
-from farm.config import FarmConfig
+from farm.config import FarmConfig, load_config
 from farm.errors import UserError
 from farm.git import git
 from farm.intake.mbox import read_mails
@@ -381,3 +381,20 @@ def test_two_selections_of_one_series_submitted_at_once_are_two_applications_of_
         assert count(store, Application) == 2
         assert sorted(farm_branches(tree)) == sorted(s["branch"] for s in submitted)
         store.dispose()
+
+
+def test_a_crlf_mbox_keeps_its_base_commit_and_applies_on_it(
+    farm_toml: Path, store: Store, tree: Path, fresh_series: Path, upstream: Upstream
+) -> None:
+    crlf = fresh_series.parent / "crlf.mbox"  # as a Windows mail client saves it
+    files = sorted(fresh_series.iterdir())
+    crlf.write_bytes(b"".join(f.read_bytes() for f in files).replace(b"\n", b"\r\n"))
+    git(tree, "commit", "--quiet", "--allow-empty", "-m", "upstream moved on")
+    farm_toml.write_text(
+        farm_toml.read_text() + f'[[trees]]\nname = "mm"\npath = "{tree}"\nbase = "master"\n'
+    )
+    result = intake(load_config(farm_toml), store, crlf)
+    assert result.series.base_commit == upstream.base
+    assert result.base == upstream.base, "the series' base-commit:, not the tree's master"
+    assert git(tree, "diff", result.commits[5], upstream.head) == ""
+    assert "\r" not in git(tree, "log", "--format=%B", "-1", result.commits[5])
