@@ -94,12 +94,23 @@ def _run_am(worktree: Worktree, base: str, patches: list[PatchMail], files: list
             if match := _PATCH_FAILED.match(line):
                 conflicts.append(next(group for group in match.groups() if group))
         git(worktree.path, "am", "--abort", check=False)
-        files_text = ", ".join(dict.fromkeys(conflicts)) or "(git named none)"
-        raise UserError(
-            f"patch {failed.index}/{len(patches)} {failed.subject!r} does not apply on "
-            f"{base[:12]}: conflicts in {files_text}",
+        raise _am_failure(failed, base, list(dict.fromkeys(conflicts)), exc.stderr) from exc
+
+
+def _am_failure(patch: PatchMail, base: str, conflicts: list[str], stderr: str) -> UserError:
+    """Conflicts with the base, or a patch git could not read: git's own words either way."""
+    said = [line for line in stderr.splitlines() if line.startswith(("error:", "fatal:"))]
+    quoted = "".join(f"\n  git am: {line}" for line in dict.fromkeys(said[:4]))
+    which = f"patch {patch.index}/{patch.info.total or 1} {patch.subject!r}"
+    if conflicts:
+        return UserError(
+            f"{which} does not apply on {base[:12]}: conflicts in {', '.join(conflicts)}" + quoted,
             hint="pass the --base the series was written for, or --patches to skip it",
-        ) from exc
+        )
+    return UserError(
+        f"git am could not apply {which} on {base[:12]}" + (quoted or f": {stderr[-500:]}"),
+        hint="farm submit --dry-run checks the mail; fetch it again (b4 am <message-id>)",
+    )
 
 
 def am_message(patch: PatchMail) -> bytes:

@@ -24,6 +24,7 @@ from farm.config import FarmConfig
 from farm.errors import UserError
 from farm.git import is_git_repo, resolve
 from farm.intake.apply import Worktree, apply_patches, patch_ids
+from farm.intake.hunks import check_hunks
 from farm.intake.mbox import read_mails
 from farm.intake.series import ParsedSeries, PatchMail, group_series
 from farm.scheduler.api import submit_runs
@@ -94,6 +95,7 @@ def intake(
     series = group_series(read_mails(path), source=str(path), max_patches=limit)
     series.check_complete(allow_incomplete)
     chosen = series.select(upto, patches)
+    check_hunks(chosen)  # the dry run refuses what git am would
     result = IntakeResult(series, [p.index for p in chosen], dry_run)
     if dry_run:
         return result

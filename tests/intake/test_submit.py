@@ -22,6 +22,7 @@ from together import together
 from farm.config import FarmConfig, load_config
 from farm.errors import UserError
 from farm.git import git
+from farm.intake.apply import Worktree, apply_patches
 from farm.intake.mbox import read_mails
 from farm.intake.series import group_series
 from farm.scheduler.submit import intake
@@ -198,6 +199,7 @@ def test_a_conflict_names_patch_and_file_and_leaves_nothing_behind(
     assert result.code == 1
     assert "patch 3/5 'lib: spell out seven' does not apply" in result.err
     assert "conflicts in lib/list_debug.c" in result.err
+    assert "git am: error: Failed to merge in the changes." in result.err
     assert git(tree, "branch", "--list") == branches
     assert git(tree, "worktree", "list").count("\n") == 1
     assert not any((config.data_dir / "worktrees").iterdir())
@@ -398,3 +400,35 @@ def test_a_crlf_mbox_keeps_its_base_commit_and_applies_on_it(
     assert result.base == upstream.base, "the series' base-commit:, not the tree's master"
     assert git(tree, "diff", result.commits[5], upstream.head) == ""
     assert "\r" not in git(tree, "log", "--format=%B", "-1", result.commits[5])
+
+
+def truncated(tmp_path: Path) -> Path:
+    """series-v2.mbox with one context line of patch 3's only hunk cut out."""
+    text = (MBOXES / "series-v2.mbox").read_bytes()
+    assert text.count(b"\n /* list check 9 */\n") == 1
+    (tmp_path / "cut.mbox").write_bytes(text.replace(b"\n /* list check 9 */\n", b"\n", 1))
+    return tmp_path / "cut.mbox"
+
+
+def test_a_dry_run_refuses_a_hunk_shorter_than_its_header(farm: Farm, tmp_path: Path) -> None:
+    result = farm("submit", "--dry-run", str(truncated(tmp_path)))
+    assert result.code == 1
+    assert (
+        "patch 3/5 'lib: spell out seven' is damaged: lib/list_debug.c hunk @@ -4,7 +4,7 @@ "
+        "has 6 old and 6 new lines, its header says 7 and 7" in result.err
+    )
+    assert "b4 am" in result.err
+
+
+def test_a_failed_apply_quotes_git(
+    config: FarmConfig, upstream: Upstream, tmp_path: Path, tree: Path
+) -> None:
+    patch = group_series(read_mails(truncated(tmp_path))).patches[2]  # past the dry run's check
+    work = Worktree(tree, config.data_dir / "worktrees" / "cut", "farm/cut")
+    with pytest.raises(UserError) as failed:
+        apply_patches(work, upstream.base, [patch])
+    message = str(failed.value)
+    assert message.startswith("git am could not apply patch 3/5 'lib: spell out seven' on ")
+    assert "git am: error: corrupt patch at line" in message
+    assert "does not apply" not in message, "a corrupt patch is no conflict with the base"
+    assert not work.path.exists()
