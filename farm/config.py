@@ -22,7 +22,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from farm.data import loads_dir as shipped_loads_dir
 from farm.errors import UserError
 
-Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"  # hosts, trees, loads: never a path
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
 # "//user:password@" of a URL; up to the last "@", so an unencoded "@" in a password

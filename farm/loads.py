@@ -10,13 +10,14 @@ compiles on the controller and copies to the host, so hosts need no compiler.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from farm.config import FarmConfig
+from farm.config import NAME_PATTERN, FarmConfig
 from farm.data import workers_dir
 from farm.errors import UserError
 from farm.units import parse_duration
@@ -42,7 +43,7 @@ class Expectation(BaseModel):
 class Load(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    name: str = Field(pattern=NAME_PATTERN)
     description: str
     script: str = Field(min_length=1)
     duration: float = Field(gt=0, description="default soak seconds")
@@ -102,11 +103,18 @@ def load_names(config: FarmConfig) -> list[str]:
 
 
 def get_load(config: FarmConfig, name: str) -> Load:
+    """The load ``name`` of the loads directory; a name, never a path, so that
+    ``--load ../../x`` cannot reach a file elsewhere."""
+    known = load_names(config)
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise UserError(
+            f"{name!r} is not a load name (known: {', '.join(known) or 'none'})",
+            hint=f"--load {known[0] if known else 'NAME'}; loads live in {config.loads_dir}",
+        )
     path = config.loads_dir / f"{name}.toml"
     if not path.is_file():
-        known = ", ".join(load_names(config)) or "none"
         raise UserError(
-            f"no load named {name!r} in {config.loads_dir} (known: {known})",
+            f"no load named {name!r} in {config.loads_dir} (known: {', '.join(known) or 'none'})",
             hint=f"add {path} or pick one of the known loads",
         )
     return read_load(path)

@@ -62,3 +62,17 @@ def test_a_load_file_must_carry_its_own_name(tmp_path: Path) -> None:
     path.write_text('name = "other"\ndescription = "x"\nscript = "true"\nduration = "1h"\n')
     with pytest.raises(UserError, match="must match the file name 'one'"):
         read_load(path)
+
+
+@pytest.mark.parametrize("name", ["../../../evil", "/tmp/evil", "sub/evil", "Evil", ".hidden"])
+def test_a_load_is_named_never_a_path(config: FarmConfig, tmp_path: Path, name: str) -> None:
+    evil = tmp_path / "evil.toml"  # a valid load outside the loads directory
+    evil.write_text('name = "evil"\ndescription = "x"\nscript = "reboot"\nduration = "1h"\n')
+    config.loads_dir = tmp_path / "a" / "b" / "loads"
+    config.loads_dir.mkdir(parents=True)
+    (config.loads_dir / "idle.toml").write_text(
+        'name = "idle"\ndescription = "x"\nscript = "true"\nduration = "1h"\n'
+    )
+    with pytest.raises(UserError, match=r"is not a load name .*\(known: idle\)") as refused:
+        get_load(config, name.replace("/tmp", str(tmp_path)))
+    assert refused.value.hint and "--load idle" in refused.value.hint
