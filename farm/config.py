@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from farm.data import loads_dir as shipped_loads_dir
 from farm.errors import UserError
 
+LOOPBACK = "127.0.0.1"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"  # hosts, trees, loads: never a path
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
@@ -213,7 +214,7 @@ class HostConfig(_Strict):
 
     name: Name
     kind: Literal["ssh", "qemu"]
-    address: str = "127.0.0.1"
+    address: str = Field(description="required for kind 'ssh'; a QEMU host is on loopback")
     port: int = Field(default=22, ge=1, le=65535)
     user: str = "root"
     key: Path | None = None
@@ -231,6 +232,19 @@ class HostConfig(_Strict):
     allow_agent: bool = Field(default=False, description="offer ssh-agent keys too")
     health: HealthConfig = Field(default_factory=HealthConfig)
     laptop: LaptopConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _address_needed(cls, data: Any) -> Any:
+        """A real machine has no default address: 127.0.0.1 would soak the controller."""
+        if not isinstance(data, dict) or data.get("address") is not None:
+            return data
+        if data.get("kind") == "ssh":
+            raise ValueError(
+                f"host {data.get('name')!r} (kind 'ssh') has no address: set "
+                'address = "192.0.2.10" (its IP address or host name) under its [[hosts]]'
+            )
+        return {**data, "address": LOOPBACK}
 
     @model_validator(mode="after")
     def _kind_defaults(self) -> HostConfig:
@@ -293,8 +307,8 @@ class FarmConfig(BaseSettings):
     broker_url: str = "redis://127.0.0.1:6379/0"
     hosts: list[HostConfig] = Field(
         default_factory=lambda: [
-            HostConfig(name="laptop", kind="qemu", tags=["laptop"]),
-            HostConfig(name="workstation", kind="qemu", tags=["workstation"]),
+            HostConfig(name="laptop", kind="qemu", address=LOOPBACK, tags=["laptop"]),
+            HostConfig(name="workstation", kind="qemu", address=LOOPBACK, tags=["workstation"]),
         ]
     )
     trees: list[TreeConfig] = []

@@ -116,6 +116,7 @@ def write_farm_toml(
             "[[hosts]]",
             f'name = "{name}"',
             'kind = "ssh"',
+            'address = "127.0.0.1"',
             f"port = {ssh.port}",
             f'user = "{getpass.getuser()}"',
             "connect_timeout = 5",

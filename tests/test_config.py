@@ -51,6 +51,7 @@ def test_error_names_file_key_value_and_allowed_values(farm_toml: Path) -> None:
 def test_duplicate_host_names_are_rejected(farm_toml: Path) -> None:
     farm_toml.write_text(
         '[[hosts]]\nname = "a"\nkind = "qemu"\n[[hosts]]\nname = "a"\nkind = "ssh"\n'
+        'address = "192.0.2.10"\n'
     )
     with pytest.raises(UserError, match="duplicate names a"):
         load_config(farm_toml)
@@ -90,3 +91,20 @@ def test_the_host_examples_in_the_docs_are_valid_configs(doc: str, tmp_path: Pat
         path.write_text(snippet)
         config = load_config(path)
         assert config.hosts, snippet
+
+
+def test_an_ssh_host_without_an_address_is_refused_naming_the_key(
+    farm_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    farm_toml.write_text('[[hosts]]\nname = "pi"\nkind = "ssh"\n')  # once meant root@127.0.0.1
+    with pytest.raises(SystemExit) as excinfo:
+        main(["config", "check"])
+    assert excinfo.value.code == 1
+    err = capsys.readouterr().err
+    assert "host 'pi' (kind 'ssh') has no address" in err
+    assert 'address = "192.0.2.10"' in err
+
+
+def test_a_qemu_host_needs_no_address(farm_toml: Path) -> None:
+    farm_toml.write_text('[[hosts]]\nname = "vm"\nkind = "qemu"\n')
+    assert load_config(farm_toml).hosts[0].address == "127.0.0.1"  # its forwarded SSH port

@@ -112,7 +112,7 @@ def test_the_sandbox_hides_what_farm_toml_names(tmp_path: Path) -> None:
     farm_toml.parent.mkdir()
     farm_toml.write_text(
         f'data_dir = "{tmp_path / "data"}"\n'
-        '[[hosts]]\nname = "box"\nkind = "ssh"\n'
+        '[[hosts]]\nname = "box"\nkind = "ssh"\naddress = "192.0.2.10"\n'
         f'key = "{keys / "id_ed25519"}"\nknown_hosts = "{keys / "known_hosts"}"\n'
         '[api]\ntoken_file = "/etc/farm-api-token"\n'
     )

@@ -18,7 +18,10 @@ PANIC = """\
 
 def console(tmp_path: Path) -> SerialFileConsole:
     config = HostConfig(
-        name="laptop", kind="ssh", console=ConsoleConfig(kind="serial-file", path=tmp_path / "c")
+        name="laptop",
+        kind="ssh",
+        address="127.0.0.1",
+        console=ConsoleConfig(kind="serial-file", path=tmp_path / "c"),
     )
     return SerialFileConsole(config, tmp_path)
 

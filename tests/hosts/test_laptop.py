@@ -136,7 +136,7 @@ def test_release_ends_the_inhibitors_whole_session(ssh: Transport, tmp_path: Pat
 
 def test_prepare_refuses_before_holding_anything(ssh: Transport, tmp_path: Path) -> None:
     root = power_supplies(tmp_path / "ps", BAT0={"type": "Battery", "status": "Discharging"})
-    host = HostConfig(name="laptop", kind="ssh", laptop=LaptopConfig())
+    host = HostConfig(name="laptop", kind="ssh", address="127.0.0.1", laptop=LaptopConfig())
     run_dir = tmp_path / "run-44"
     with pytest.raises(InfraError, match=r"BAT0 discharging, no mains supply offline"):
         prepare(ssh, host, run_dir=str(run_dir), run_id=44, seconds=60, root=str(root))
@@ -144,11 +144,11 @@ def test_prepare_refuses_before_holding_anything(ssh: Transport, tmp_path: Path)
 
 
 def test_prepare_notes_the_missing_inhibitor_once(ssh: Transport, tmp_path: Path) -> None:
-    host = HostConfig(name="laptop", kind="ssh", laptop=LaptopConfig())
+    host = HostConfig(name="laptop", kind="ssh", address="127.0.0.1", laptop=LaptopConfig())
     run_dir = str(tmp_path / "run-45")
     notes = prepare(ssh, host, run_dir=run_dir, run_id=45, seconds=60)
     assert len(notes) == 1 and "sleep was not inhibited" in notes[0]
     details = with_notes(with_notes({"kernel": "running"}, notes), notes)
     assert details == {"kernel": "running", "notes": notes}
-    careless = HostConfig(name="desk", kind="ssh")
+    careless = HostConfig(name="desk", kind="ssh", address="127.0.0.1")
     assert prepare(ssh, careless, run_dir=run_dir, run_id=45, seconds=60) == []

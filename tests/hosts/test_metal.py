@@ -85,6 +85,7 @@ class DiskVmHosts:
         entry = HostConfig(
             name="metal",
             kind="ssh",
+            address="127.0.0.1",
             port=self.port,
             user="farm",
             key=self.image.key,

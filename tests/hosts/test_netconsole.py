@@ -136,7 +136,10 @@ def test_the_netconsole_console_kind_reads_the_log_and_finds_the_crash(
 
 def test_a_fragmented_extended_message_is_one_line(tmp_path: Path) -> None:
     host = HostConfig(
-        name="laptop", kind="ssh", console=ConsoleConfig(kind="netconsole", port=free_udp_port())
+        name="laptop",
+        kind="ssh",
+        address="127.0.0.1",
+        console=ConsoleConfig(kind="netconsole", port=free_udp_port()),
     )
     listener = Listener([host], tmp_path, bind="127.0.0.1", port=6666)
     try:
@@ -155,7 +158,9 @@ def test_a_fragmented_extended_message_is_one_line(tmp_path: Path) -> None:
 
 def test_two_hosts_the_listener_cannot_tell_apart_are_refused(tmp_path: Path) -> None:
     console = ConsoleConfig(kind="netconsole")
-    hosts = [HostConfig(name=n, kind="ssh", console=console) for n in ("a", "b")]
+    hosts = [
+        HostConfig(name=n, kind="ssh", address="127.0.0.1", console=console) for n in ("a", "b")
+    ]
     with pytest.raises(UserError, match=r"both send netconsole from 127\.0\.0\.1") as refused:
         Listener(hosts, tmp_path, bind="127.0.0.1", port=free_udp_port())
     assert refused.value.hint == "give each its own [hosts.console] port"
@@ -165,7 +170,9 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
         taken.bind(("127.0.0.1", 0))
         port = taken.getsockname()[1]
-        host = HostConfig(name="a", kind="ssh", console=ConsoleConfig(kind="netconsole"))
+        host = HostConfig(
+            name="a", kind="ssh", address="127.0.0.1", console=ConsoleConfig(kind="netconsole")
+        )
         with pytest.raises(UserError, match=f"cannot listen on UDP 127.0.0.1:{port}"):
             Listener([host], tmp_path, bind="127.0.0.1", port=port)
 
@@ -191,7 +198,10 @@ def test_the_kernel_argument_names_the_host_and_the_listener() -> None:
     with pytest.raises(UserError, match=r"IPv4 address, not 'controller\.lab'"):
         netconsole_param(metal, "controller.lab", 6666)
     evil = HostConfig(
-        name="ws3", kind="ssh", console=ConsoleConfig(kind="netconsole", device="eth0 init=/x")
+        name="ws3",
+        kind="ssh",
+        address="192.0.2.11",
+        console=ConsoleConfig(kind="netconsole", device="eth0 init=/x"),
     )
     with pytest.raises(UserError, match="is not an interface name"):
         netconsole_param(evil, "192.0.2.1", 6666)

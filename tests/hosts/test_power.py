@@ -64,7 +64,7 @@ def test_a_hanging_power_command_times_out(tmp_path: Path) -> None:
 def test_unknown_placeholders_are_rejected_when_the_config_is_read(tmp_path: Path) -> None:
     path = tmp_path / "farm.toml"
     path.write_text(
-        '[[hosts]]\nname = "laptop"\nkind = "ssh"\n'
+        '[[hosts]]\nname = "laptop"\nkind = "ssh"\naddress = "pc.lab"\n'
         '[hosts.power]\nkind = "command"\non = "ipmitool -H {bmc} on"\noff = "true"\n'
     )
     with pytest.raises(UserError) as bad:
@@ -75,19 +75,24 @@ def test_unknown_placeholders_are_rejected_when_the_config_is_read(tmp_path: Pat
 
 def test_a_command_plugin_needs_on_and_off(tmp_path: Path) -> None:
     path = tmp_path / "farm.toml"
-    path.write_text('[[hosts]]\nname = "laptop"\nkind = "ssh"\n[hosts.power]\nkind = "command"\n')
+    path.write_text(
+        '[[hosts]]\nname = "laptop"\nkind = "ssh"\naddress = "pc.lab"\n'
+        '[hosts.power]\nkind = "command"\n'
+    )
     with pytest.raises(UserError, match="needs both 'on' and 'off'"):
         load_config(path)
 
 
 def test_manual_power_that_nobody_answers_times_out(tmp_path: Path) -> None:
-    host = HostConfig(name="laptop", kind="ssh", power=PowerConfig(kind="manual", timeout=0.1))
+    host = HostConfig(
+        name="laptop", kind="ssh", address="pc.lab", power=PowerConfig(kind="manual", timeout=0.1)
+    )
     with pytest.raises(InfraError, match=r"nobody switched it off and on within 0\.1s"):
         get_host(farm_with(host, tmp_path), "laptop").power.cycle()
 
 
 def test_no_power_control_is_a_configuration_error(tmp_path: Path) -> None:
-    host = HostConfig(name="laptop", kind="ssh")
+    host = HostConfig(name="laptop", kind="ssh", address="pc.lab")
     with pytest.raises(UserError, match="has no power control") as refused:
         get_host(farm_with(host, tmp_path), "laptop").power.off()
     assert refused.value.hint and 'kind = "command"' in refused.value.hint

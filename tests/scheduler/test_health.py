@@ -38,7 +38,7 @@ def farm_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "farm.toml"
     path.write_text(
         f'data_dir = "{tmp_path / "data"}"\nloads_dir = "{LOADS}"\n'
-        '[[hosts]]\nname = "laptop"\nkind = "ssh"\n'
+        '[[hosts]]\nname = "laptop"\nkind = "ssh"\naddress = "127.0.0.1"\n'
         '[hosts.power]\nkind = "manual"\ntimeout = 60\n'
         '[hosts.health]\nload = "idle-loop"\nseconds = 30\n'
         '[[hosts]]\nname = "vm"\nkind = "qemu"\n'
