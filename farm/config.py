@@ -9,14 +9,23 @@ farm runs on its embedded default: two local QEMU hosts, SQLite and a private Re
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import shlex
 import string
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from farm.data import loads_dir as shipped_loads_dir
@@ -137,9 +146,10 @@ POWER_FIELDS = ("name", "address", "port", "user")
 class PowerConfig(_Strict):
     """How a host is switched off and on. ``qemu`` is the VM process itself.
 
-    ``command`` runs ``on``/``off``/``cycle`` with ``sh -c`` on the controller; the
-    placeholders {name} {address} {port} {user} are replaced by shell-quoted values
-    of the host. Without ``cycle``, a cycle is off then on. ``timeout`` bounds a
+    ``command`` runs ``on``/``off``/``cycle`` on the controller as an argument list,
+    never through a shell: the template is split into words as a shell would (quotes
+    group words), then the placeholders {name} {address} {port} {user} are filled in
+    within each word. Without ``cycle``, a cycle is off then on. ``timeout`` bounds a
     command, or for ``manual`` how long farm waits for a human to say it is done.
     """
 
@@ -154,6 +164,10 @@ class PowerConfig(_Strict):
         if self.kind == "command" and not (self.on and self.off):
             raise ValueError("power kind 'command' needs both 'on' and 'off' commands")
         for template in (self.on, self.off, self.cycle):
+            try:
+                shlex.split(template or "")
+            except ValueError as exc:
+                raise ValueError(f"cannot split power command {template!r}: {exc}") from exc
             for _, field, _, _ in string.Formatter().parse(template or ""):
                 if field is not None and field not in POWER_FIELDS:
                     raise ValueError(
@@ -209,6 +223,21 @@ class MetalConfig(_Strict):
     cmdline: str = Field(default="", description="added to the test kernel's command line")
 
 
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+_SCOPE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # an interface name, as in fe80::1%eth0
+
+
+def is_address(value: str) -> bool:
+    """An IP address (a scoped IPv6 one names an interface) or an RFC 1123 host name."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        name = value.removesuffix(".")
+        return len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
+    return "%" not in value or bool(_SCOPE.fullmatch(value.partition("%")[2]))
+
+
 class HostConfig(_Strict):
     """One test machine of the inventory."""
 
@@ -232,6 +261,22 @@ class HostConfig(_Strict):
     allow_agent: bool = Field(default=False, description="offer ssh-agent keys too")
     health: HealthConfig = Field(default_factory=HealthConfig)
     laptop: LaptopConfig | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _ip_or_host_name(cls, value: str) -> str:
+        """The address reaches ssh, power commands and netconsole: never an option,
+        a space or shell syntax."""
+        if not is_address(value):
+            raise ValueError("neither an IP address nor a host name (RFC 1123)")
+        return value
+
+    @field_validator("user")
+    @classmethod
+    def _user_name(cls, value: str) -> str:
+        if not _USER.fullmatch(value):
+            raise ValueError("not a user name (letters, digits, '_', '.', '-')")
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -127,39 +127,42 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class CommandPower(Power):
-    """Runs the configured templates with ``sh -c``; host values are shell-quoted."""
+    """Runs the configured templates as argument lists, never through a shell: each
+    placeholder is filled within one word of the split template, so a host value can
+    never become syntax (the values are validated names at config load too)."""
 
     name = "command"
 
     def __init__(self, config: HostConfig, data_dir: Path) -> None:
         self.config = config
-        values = {field: str(getattr(config, field)) for field in POWER_FIELDS}
-        self._values = {key: shlex.quote(value) for key, value in values.items()}
+        self._values = {field: str(getattr(config, field)) for field in POWER_FIELDS}
 
-    def command(self, action: str) -> str:
+    def command(self, action: str) -> list[str]:
         template = getattr(self.config.power, action)
         if template is None:
             raise UserError(f"host {self.config.name}: power.{action} is not configured")
-        rendered: str = template.format_map(self._values)
-        return rendered
+        return [word.format_map(self._values) for word in shlex.split(template)]
 
     def _run(self, action: str) -> None:
-        command = self.command(action)
-        timeout = self.config.power.timeout
+        argv = self.command(action)
+        shown, timeout = shlex.join(argv), self.config.power.timeout
+        what = f"power {action} of {self.config.name}"
         try:
             done = subprocess.run(
-                ["sh", "-c", command], capture_output=True, text=True, timeout=timeout, check=False
+                argv, capture_output=True, text=True, timeout=timeout, check=False
             )
         except subprocess.TimeoutExpired as exc:
+            raise InfraError(f"{what} did not finish within {timeout:g}s: {shown}") from exc
+        except OSError as exc:
             raise InfraError(
-                f"power {action} of {self.config.name} did not finish within {timeout:g}s: "
-                + command
+                f"{what}: cannot run {argv[0]}: {exc.strerror}",
+                hint=f"install it on the controller or fix [hosts.power] {action}",
             ) from exc
         if done.returncode != 0:
             output = (done.stderr or done.stdout).strip()[-1000:]
             raise InfraError(
-                f"power {action} of {self.config.name} failed (exit {done.returncode}): "
-                f"{command}" + (f"\n{output}" if output else "")
+                f"{what} failed (exit {done.returncode}): {shown}"
+                + (f"\n{output}" if output else "")
             )
 
     def on(self) -> None:
