@@ -64,7 +64,8 @@ def build_initramfs(
         Entry("usr/sbin/dropbear", stat.S_IFREG | 0o755, _read(dropbear)),
         *_libraries(dropbear),
     ]
-    write_atomic(output, gzip.compress(newc(entries), compresslevel=6, mtime=0))
+    # 0600: the archive holds the host's private key.
+    write_atomic(output, gzip.compress(newc(entries), compresslevel=6, mtime=0), 0o600)
     return output
 
 

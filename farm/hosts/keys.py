@@ -4,7 +4,8 @@ farm never uses the operator's ~/.ssh: it has its own client key and its own
 known_hosts under ``<data_dir>/ssh/``. A QEMU host's key is generated here when the VM
 is provisioned and recorded at once, so no key is ever accepted at connect time.
 Files are written atomically under a lock because several workers may provision
-hosts at the same time.
+hosts at the same time. Key material, and anything holding it (a VM's initramfs), is
+0600 in a 0700 directory.
 """
 
 from __future__ import annotations
@@ -42,10 +43,17 @@ def fingerprint(public_key: str) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner can enter, made so if it was not."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
     """An exclusive lock beside ``path`` for read-modify-write of shared files."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700 if it is new
     with open(f"{path}.lock", "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
@@ -53,7 +61,7 @@ def locked(path: Path) -> Iterator[None]:
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write via a temporary file and rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700 if it is new
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -80,11 +88,9 @@ def _tool(argv: list[str], what: str) -> str:
 
 def client_key(data_dir: Path) -> Path:
     """farm's private ed25519 client key, generated on first use (public key beside it)."""
-    key = ssh_dir(data_dir) / "id_ed25519"
+    key = private_dir(ssh_dir(data_dir)) / "id_ed25519"
     with locked(key):
         if not key.exists():
-            key.parent.mkdir(parents=True, exist_ok=True)
-            key.parent.chmod(0o700)
             _tool(
                 ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "farm", "-f", str(key)],
                 "create farm's SSH client key",
@@ -100,7 +106,6 @@ def dropbear_host_key(path: Path) -> str:
     """Create (once) a dropbear ed25519 host key at ``path``; return its public key line."""
     with locked(path):
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             _tool(["dropbearkey", "-t", "ed25519", "-f", str(path)], "create a VM host key")
     out = _tool(["dropbearkey", "-y", "-f", str(path)], "read a VM host key")
     for line in out.splitlines():

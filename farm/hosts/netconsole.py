@@ -192,7 +192,7 @@ class Listener:
                             "latest %s to port %d", self.unknown, address, port)  # fmt: skip
             return None
         if sink.handle is None:
-            sink.path.parent.mkdir(parents=True, exist_ok=True)
+            sink.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             sink.handle = sink.path.open("ab")
         text, sink.continues = render(data, continues=sink.continues)
         sink.handle.write(text)

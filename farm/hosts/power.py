@@ -75,7 +75,7 @@ class ManualPower(NoPower):
             f"host {self.host} needs a human: switch it {action} by hand, "
             f"then run `farm hosts power-done {self.host}`"
         )
-        self.request.parent.mkdir(parents=True, exist_ok=True)
+        self.request.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.done.unlink(missing_ok=True)
         _write_atomic(self.request, json.dumps({"token": token, "action": action}))
         log.warning("%s (waiting up to %gs)", message, self.timeout)

@@ -147,6 +147,7 @@ class QemuVm:
     def start(self, kernel: BootableKernel | None = None, cmdline: str = "") -> VmState:
         """Start the VM with ``kernel`` (or the last one); a running VM with no new
         kernel is left alone. Returns at once: the caller waits for SSH."""
+        keys.private_dir(self.dir)  # the host key and the initramfs holding it live here
         with keys.locked(self.dir / "vm"):
             if kernel is None and self.pid():
                 state = self.state()
@@ -166,8 +167,7 @@ class QemuVm:
                     f"QEMU host {self.config.name} has no kernel to start yet",
                     hint=f"farm hosts start {self.config.name} --kernel BZIMAGE",
                 )
-            public = keys.dropbear_host_key(self.host_key)
-            self._provision()
+            public = self.provision()
             full = f"{BASE_CMDLINE} {cmdline}".strip()
             state = self._launch(previous.port if previous else 0, full, release, build_id, public)
             keys.write_atomic(self.state_file, state.model_dump_json(indent=2).encode())
@@ -203,8 +203,11 @@ class QemuVm:
             raise UserError(f"cannot read kernel image {kernel.bzimage}: {exc.strerror}") from exc
         os.replace(tmp, self.kernel_file)
 
-    def _provision(self) -> None:
-        """Host key, initramfs and swap disk; cheap enough to redo at every start."""
+    def provision(self) -> str:
+        """Host key, initramfs and swap disk, private to farm's user; cheap enough to redo
+        at every start. Returns the VM's public host key."""
+        keys.private_dir(self.dir)
+        public = keys.dropbear_host_key(self.host_key)
         build_initramfs(
             self.initrd,
             host_key=self.host_key,
@@ -215,6 +218,7 @@ class QemuVm:
         if not self.swap.exists() or self.swap.stat().st_size != size:
             with self.swap.open("wb") as disk:
                 disk.truncate(size)  # sparse: costs no disk until the guest swaps
+        return public
 
     def _launch(
         self, previous_port: int, cmdline: str, release: str, build_id: str, public: str

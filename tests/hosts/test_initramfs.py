@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from farm.config import HostConfig
+from farm.hosts import keys
 from farm.hosts.initramfs import build_initramfs
+from farm.hosts.qemu import QemuVm
 
 
 @pytest.fixture
@@ -55,6 +58,7 @@ def test_keys_are_private_to_root(initramfs: Path, tmp_path: Path) -> None:
     for name in ("etc/dropbear/dropbear_ed25519_host_key", "root/.ssh/authorized_keys"):
         assert files[name].split()[:4] == ["-rw-------", "1", "root", "root"]
     assert files["root/.ssh"].startswith("drwx------")
+    assert initramfs.stat().st_mode & 0o777 == 0o600, "the archive holds the host key"
     authorized = extract(initramfs, "root/.ssh/authorized_keys", tmp_path)
     assert authorized == b"ssh-ed25519 AAAAC3Nza farm\n"
     assert extract(initramfs, "etc/hostname", tmp_path) == b"laptop\n"
@@ -68,3 +72,19 @@ def test_the_same_inputs_give_the_same_bytes(initramfs: Path, tmp_path: Path) ->
         hostname="laptop",
     )
     assert again.read_bytes() == initramfs.read_bytes()
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_a_qemu_hosts_key_material_is_private_even_where_it_was_not(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    vm = QemuVm(HostConfig(name="laptop", kind="qemu"), data)
+    keys.client_key(data)
+    for directory in (vm.dir, keys.ssh_dir(data)):  # left open by an older farm or a cp -r
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o755)
+    vm.provision()
+    assert mode(vm.dir) == mode(keys.ssh_dir(data)) == 0o700
+    assert mode(vm.host_key) == mode(vm.initrd) == mode(keys.client_key(data)) == 0o600

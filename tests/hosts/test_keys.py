@@ -48,3 +48,18 @@ def test_recording_a_key_replaces_only_that_host(tmp_path: Path) -> None:
     ]
     assert known.stat().st_mode & 0o777 == 0o600
     assert keys.host_pattern("laptop.lan", 22) == "laptop.lan"
+
+
+def test_an_ssh_dir_left_open_is_made_private_again(tmp_path: Path) -> None:
+    key = keys.client_key(tmp_path)
+    key.parent.chmod(0o755)  # e.g. restored from a backup without its modes
+    assert keys.client_key(tmp_path) == key
+    assert key.parent.stat().st_mode & 0o777 == 0o700
+
+
+def test_key_files_are_made_in_private_directories(tmp_path: Path) -> None:
+    known = tmp_path / "fresh" / "known_hosts"
+    keys.record_host_key(known, "pc.lab", "ssh-ed25519 AAAAone", "pc")
+    assert known.parent.stat().st_mode & 0o777 == 0o700
+    keys.dropbear_host_key(tmp_path / "hosts" / "vm" / "host_key")
+    assert (tmp_path / "hosts" / "vm").stat().st_mode & 0o777 == 0o700
