@@ -184,6 +184,9 @@ class ConsoleConfig(_Strict):
     path: Path | None = None
     port: int | None = Field(default=None, ge=1, le=65535, description="netconsole's UDP port")
     device: str | None = Field(default=None, description="netconsole: the host's interface")
+    max_log_mb: int = Field(
+        default=64, ge=1, description="netconsole: past this size the log is rotated to .1"
+    )
 
 
 class QemuConfig(_Strict):

@@ -10,12 +10,18 @@ is counted and dropped. File names come from the inventory, never from a packet.
 The kernel's extended format (``6,123,4567890,-;message``, enabled by ``+`` in
 ``netconsole=``) is written like a serial console line, ``[    4.567890] message``;
 plain datagrams are written as they come.
+
+A host that sends without end cannot fill the disk: past ``[hosts.console] max_log_mb``
+the log is renamed ``netconsole.log.1`` (replacing the older one) and a new log starts.
+Console offsets count every byte ever written, and ``netconsole.log.base`` says where
+the current file starts, so a reader keeps its place across a rotation.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 import selectors
 import socket
@@ -28,6 +34,7 @@ from typing import BinaryIO
 
 from farm.config import HostConfig
 from farm.errors import UserError
+from farm.hosts import keys
 from farm.hosts.console import SerialFileConsole, host_dir
 
 log = logging.getLogger(__name__)
@@ -48,12 +55,67 @@ def netconsole_path(config: HostConfig, data_dir: Path) -> Path:
     return config.console.path or host_dir(config, data_dir) / "netconsole.log"
 
 
+def _rotated(log: Path) -> Path:
+    return log.with_name(f"{log.name}.1")
+
+
+def _base_file(log: Path) -> Path:
+    return log.with_name(f"{log.name}.base")
+
+
+def log_base(log: Path) -> int:
+    """The console offset of the first byte of ``log``: all bytes rotated away before."""
+    try:
+        return int(_base_file(log).read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _read_from(path: Path, start: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(start)
+            return handle.read()
+    except FileNotFoundError:
+        return b""
+
+
 class NetconsoleConsole(SerialFileConsole):
-    """The file ``farm netconsole`` appends a host's messages to."""
+    """The file ``farm netconsole`` appends a host's messages to, and the one rotated
+    before it. Reads hold the lock the listener rotates under."""
 
     def __init__(self, config: HostConfig, data_dir: Path) -> None:
         super().__init__(config, data_dir)
         self.path = netconsole_path(config, data_dir)
+
+    def read(self, offset: int) -> tuple[bytes, int]:
+        with keys.locked(self.path):
+            base, size = log_base(self.path), _size(self.path)
+            if base <= offset <= base + size:
+                data = _read_from(self.path, offset - base)
+                return data, offset + len(data)
+            if offset > base + size:  # truncated by hand: start over
+                data = _read_from(self.path, 0)
+                return data, base + len(data)
+            older = _size(self._rotated)  # rotated since the last read: its rest first
+            start = max(offset, base - older)  # bytes before .1 are gone
+            data = _read_from(self._rotated, start - (base - older)) + _read_from(self.path, 0)
+            return data, start + len(data)
+
+    def end(self) -> int:
+        with keys.locked(self.path):
+            return log_base(self.path) + _size(self.path)
+
+    @property
+    def _rotated(self) -> Path:
+        return _rotated(self.path)
 
 
 def netconsole_param(host: HostConfig, controller_ip: str, port: int = DEFAULT_PORT) -> str:
@@ -114,8 +176,32 @@ class HostStats:
 class _Sink:
     name: str
     path: Path
+    limit: int
     handle: BinaryIO | None = None
+    size: int = 0
     continues: bool = False
+
+    def write(self, text: bytes) -> None:
+        if self.handle is None:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.handle = self.path.open("ab")
+            self.size = os.fstat(self.handle.fileno()).st_size
+        if self.size and self.size + len(text) > self.limit:
+            self._rotate()
+        assert self.handle is not None
+        self.handle.write(text)
+        self.size += len(text)
+
+    def _rotate(self) -> None:
+        """The log becomes ``.1`` and a new one starts where it ended."""
+        assert self.handle is not None
+        with keys.locked(self.path):
+            self.handle.close()
+            start = log_base(self.path) + _size(self.path)
+            os.replace(self.path, _rotated(self.path))
+            keys.write_atomic(_base_file(self.path), f"{start}\n".encode())
+            self.handle = self.path.open("ab")
+            self.size = 0
 
 
 class Listener:
@@ -136,7 +222,8 @@ class Listener:
                     f"{key[0]} to port {key[1]}: farm could not tell them apart",
                     hint="give each its own [hosts.console] port",
                 )
-            self.sinks[key] = _Sink(host.name, netconsole_path(host, data_dir))
+            limit = host.console.max_log_mb << 20
+            self.sinks[key] = _Sink(host.name, netconsole_path(host, data_dir), limit)
         if not self.sinks:
             raise UserError(
                 "no host has a netconsole console",
@@ -191,12 +278,9 @@ class Listener:
                 log.warning("netconsole: dropped %d datagram(s) from unknown sources, "
                             "latest %s to port %d", self.unknown, address, port)  # fmt: skip
             return None
-        if sink.handle is None:
-            sink.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            sink.handle = sink.path.open("ab")
         text, sink.continues = render(data, continues=sink.continues)
-        sink.handle.write(text)
-        if flush:
+        sink.write(text)
+        if flush and sink.handle is not None:
             sink.handle.flush()
         stats = self.stats[sink.name]
         stats.datagrams += 1

@@ -27,7 +27,12 @@ from farm.detect.crash import first_title
 from farm.errors import UserError
 from farm.hosts import HostUnreachable, get_host
 from farm.hosts.console import tail
-from farm.hosts.netconsole import QEMU_CONTROLLER_IP, Listener, netconsole_param
+from farm.hosts.netconsole import (
+    QEMU_CONTROLLER_IP,
+    Listener,
+    NetconsoleConsole,
+    netconsole_param,
+)
 from farm.hosts.qemu import QemuVm
 
 PANIC = b"6,812,4567890,-;Kernel panic - not syncing: sysrq triggered crash\n"
@@ -154,6 +159,41 @@ def test_a_fragmented_extended_message_is_one_line(tmp_path: Path) -> None:
         listener.close()
     log = (tmp_path / "hosts" / "laptop" / "netconsole.log").read_bytes()
     assert log == b"[    2.000000] " + body + b"\n[    2.000001] next\n"
+
+
+def test_a_log_is_capped_and_a_reader_keeps_its_place_across_rotations(tmp_path: Path) -> None:
+    capped = ConsoleConfig(kind="netconsole", port=free_udp_port(), max_log_mb=1)
+    host = HostConfig(name="laptop", kind="ssh", address="127.0.0.1", console=capped)
+    listener = Listener([host], tmp_path, bind="127.0.0.1", port=6666)
+    console = NetconsoleConsole(host, tmp_path)
+    log = tmp_path / "hosts" / "laptop" / "netconsole.log"
+    sent: list[bytes] = []
+
+    def burst(tag: str, count: int) -> bytes:  # 50 kB lines, as a crash dump arrives
+        lines = [f"{tag}{i} ".encode() + b"x" * 50_000 + b"\n" for i in range(count)]
+        for line in lines:
+            listener.receive("127.0.0.1", capped.port or 0, line)
+        sent.extend(lines)
+        return b"".join(lines)
+
+    try:
+        first = burst("a", 12)  # 600 kB
+        assert console.read(console.end() - len(first)) == (first, len(first))
+        place = len(first)
+        later = burst("b", 6) + burst("c", 6)  # 1.2 MB in all: rotated after c1
+        assert log.stat().st_size <= 1 << 20 and log.with_name("netconsole.log.1").exists()
+        assert console.read(place) == (later, place + len(later)), "nothing lost, no repeats"
+        place += len(later)
+        last = burst("d", 25)  # two more rotations: only one old file is kept
+        assert console.read(place) == (last, console.end())
+        assert console.end() == sum(map(len, sent))
+        kept, end = console.read(0)  # older bytes are gone: from the oldest kept on
+        assert b"".join(sent).endswith(kept) and end == console.end()
+        assert sorted(p.name for p in log.parent.glob("netconsole.log*")) == [
+            "netconsole.log", "netconsole.log.1", "netconsole.log.base", "netconsole.log.lock"
+        ]  # fmt: skip
+    finally:
+        listener.close()
 
 
 def test_two_hosts_the_listener_cannot_tell_apart_are_refused(tmp_path: Path) -> None:
