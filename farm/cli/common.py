@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -33,6 +34,18 @@ def get_store(ctx: click.Context) -> Store:
         root.call_on_close(store.dispose)
     result: Store = root.obj["store"]
     return result
+
+
+# C0 controls but tab and newline, DEL and C1: ESC starts sequences that retitle,
+# clear or reprogram a terminal, and 0x9b is CSI on its own.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from a console or a crash report as it may reach a terminal: control
+    characters other than tab and newline are shown as ``\\xNN``, never obeyed.
+    Storage keeps them; this is for output only."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def emit_json(data: Any) -> None:

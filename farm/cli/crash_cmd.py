@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from farm.cli.common import emit_json, json_option
+from farm.cli.common import emit_json, json_option, printable
 from farm.detect.crash import Crash, parse, unique
 from farm.detect.symbolize import Symbolizer, symbolize_crash
 from farm.errors import UserError
@@ -62,6 +62,7 @@ def parse_cmd(
         for c, count in crashes:
             flag = " [corrupted]" if c.corrupted else ""
             times = f" x{count}" if count > 1 else ""
-            click.echo(f"{log}:{c.start_line}: {c.title}{flag} ({c.kind}, {c.signature}){times}")
+            line = f"{log}:{c.start_line}: {c.title}{flag} ({c.kind}, {c.signature}){times}"
+            click.echo(printable(line))
             if show_report:
-                click.echo(c.report)
+                click.echo(printable(c.report))

@@ -8,7 +8,7 @@ import time
 import click
 from sqlalchemy import select
 
-from farm.cli.common import emit_json, get_config, get_store, json_option
+from farm.cli.common import emit_json, get_config, get_store, json_option, printable
 
 
 @click.command()
@@ -98,16 +98,15 @@ def logs(ctx: click.Context, run_id: int, lines: int, follow: bool) -> None:
             reversed(session.scalars(newest.order_by(ConsoleLine.id.desc()).limit(lines)).all())
         )
         for row in rows:
-            click.echo(row.line)
+            click.echo(printable(row.line))
         last = rows[-1].id if rows else 0
         crashes = session.scalars(select(Crash).where(Crash.run_id == run_id)).all()
         click.echo(f"# run {run_id} on {run.host}: {run.state}", err=True)
         for crash in crashes:
-            click.echo(f"# crash: {crash.title}", err=True)
+            click.echo(printable(f"# crash: {crash.title}"), err=True)
         if run.verdict:
-            click.echo(
-                f"# verdict {run.verdict}: {'; '.join(run.reasons) or 'no findings'}", err=True
-            )
+            reasons = "; ".join(run.reasons) or "no findings"
+            click.echo(printable(f"# verdict {run.verdict}: {reasons}"), err=True)
     while follow:
         time.sleep(1)
         with store.session() as session:
@@ -115,7 +114,7 @@ def logs(ctx: click.Context, run_id: int, lines: int, follow: bool) -> None:
                 session.scalars(newest.where(ConsoleLine.id > last).order_by(ConsoleLine.id))
             )
         for row in rows:
-            click.echo(row.line)
+            click.echo(printable(row.line))
             last = row.id
 
 

@@ -69,3 +69,17 @@ def test_repeats_of_a_title_are_listed_once_with_a_count(
     assert line.endswith(" x3")
     code, out, _ = run(["crash", "parse", "--json", str(log)], capsys)
     assert [c["start_line"] for c in json.loads(out)["crashes"]] == [4, 52, 100]
+
+
+def test_the_report_is_shown_with_terminal_escapes_defused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "serial.log"
+    hostile = "\x1b]0;owned\x07\x1b[2J\x9b31m"  # set the title, clear the screen, C1 CSI
+    log.write_text(DEMO.read_text().replace("Comm: kswapd0", f"Comm: kswapd0\t{hostile}", 1))
+    code, out, _ = run(["crash", "parse", "--report", str(log)], capsys)
+    assert code == 0
+    assert r"Comm: kswapd0" + "\t" + r"\x1b]0;owned\x07\x1b[2J\x9b31m" in out
+    assert not any(c in out for c in "\x1b\x07\x9b\r"), "nothing reaches the terminal raw"
+    _, plain, _ = run(["crash", "parse", "--report", str(DEMO)], capsys)
+    assert out.count("\n") == plain.count("\n"), "newlines stay newlines"

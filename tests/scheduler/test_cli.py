@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import select
+
 from farm.config import FarmConfig
 from farm.ending import Cause, Finding, RunEnding, Verdict
 from farm.scheduler.api import queue_run
@@ -113,6 +115,33 @@ def test_logs_shows_the_console_the_crash_and_the_verdict(
     ]
     assert "# crash: BUG: corrupted list in deferred_split_scan" in result.stderr
     assert "# verdict FAIL: crash: BUG: corrupted list" in result.stderr
+
+
+def test_logs_defuse_terminal_escapes_but_store_them_as_sent(
+    farm_toml: Path, config: FarmConfig, store: Store
+) -> None:
+    run_id = queued(config, store)
+    hostile = "\x1b]0;owned\x07\x1b[2J\r"  # retitle the terminal, clear it, go back
+    with store.session() as session:
+        session.add(ConsoleLine(run_id=run_id, host="laptop", ts=1.0, line=f"[ 1.0]\t{hostile}"))
+        session.add(
+            Crash(
+                run_id=run_id,
+                host="laptop",
+                title=f"BUG: {hostile}",
+                kind="BUG",
+                signature="x",
+                report="",
+            )
+        )
+
+    result = farm(farm_toml, "logs", str(run_id))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[ 1.0]\t\\x1b]0;owned\\x07\\x1b[2J\\x0d\n"
+    assert "# crash: BUG: \\x1b]0;owned\\x07\\x1b[2J\\x0d\n" in result.stderr
+    with store.session() as session:
+        assert session.scalars(select(ConsoleLine.line)).one() == f"[ 1.0]\t{hostile}"
 
 
 def test_a_worker_for_an_unknown_host_names_the_known_ones(farm_toml: Path) -> None:
