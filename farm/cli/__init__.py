@@ -3,13 +3,20 @@
 Subcommands are loaded lazily by name, so ``farm --help`` imports neither Celery nor
 Fabric, and each pipeline stage owns its own command module under farm/cli/.
 Exit codes: 0 pass, 1 usage or configuration error, 2 kernel failure found,
-3 infrastructure failure, 4 farm bug.
+3 infrastructure failure, 4 farm bug. A bug (an exception that is no FarmError) is
+one line on stderr; its traceback goes to a private file for the bug report.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import shlex
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 from typing import Any
 
 import click
@@ -63,12 +70,13 @@ class LazyGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None) -> None:
     """farm: soak-test Linux kernel patch series, find the patch that broke it."""
-    ctx.obj = {"config_path": config_path}
+    ctx.ensure_object(dict)["config_path"] = config_path
 
 
 def main(argv: list[str] | None = None) -> Any:
+    state: dict[str, Any] = {}  # ctx.obj: the config path, and the config once read
     try:
-        return cli.main(args=argv, prog_name="farm", standalone_mode=False)
+        return cli.main(args=argv, prog_name="farm", standalone_mode=False, obj=state)
     except click.exceptions.Abort:
         click.echo("farm: aborted", err=True)
         sys.exit(130)
@@ -81,3 +89,47 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         click.echo("farm: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:
+        where = _save_traceback(state, sys.argv[1:] if argv is None else argv)
+        message = " ".join(str(exc).split())[:300]
+        click.echo(f"farm: internal error: {type(exc).__name__}: {message}; {where}", err=True)
+        sys.exit(4)
+
+
+def _save_traceback(state: dict[str, Any], argv: list[str]) -> str:
+    """Write the current exception's traceback to a 0600 file; where it went, in words."""
+    text = f"farm {shlex.join(argv)}\n{traceback.format_exc()}"
+    name = f"traceback-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt"
+    for directory in _traceback_dirs(state):
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            continue
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        return f"traceback in {directory / name}"
+    try:
+        fd, path = tempfile.mkstemp(prefix="farm-traceback-", suffix=".txt")  # 0600
+    except OSError as exc:
+        sys.stderr.write(text)
+        return f"traceback above (not saved: {exc.strerror})"
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    return f"traceback in {path}"
+
+
+def _traceback_dirs(state: dict[str, Any]) -> list[Path]:
+    """The data directory when the configuration can be read (it may be what is broken),
+    then $XDG_STATE_HOME/farm."""
+    from farm.config import load_config
+
+    state_home = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    found = [state_home / "farm" / "tracebacks"]
+    config = state.get("config")
+    if config is None:
+        try:
+            config = load_config(state.get("config_path"))
+        except Exception:  # any failure here only means: no data dir
+            return found
+    return [config.data_dir / "tracebacks", *found]

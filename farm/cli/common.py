@@ -19,7 +19,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 def get_config(ctx: click.Context) -> FarmConfig:
     root = ctx.find_root()
-    root.obj = root.obj or {}
+    if root.obj is None:
+        root.obj = {}
     if "config" not in root.obj:
         root.obj["config"] = load_config(root.obj.get("config_path"))
     config: FarmConfig = root.obj["config"]
