@@ -43,3 +43,26 @@ def test_every_farm_command_the_units_run_exists() -> None:
     if missing and set(missing) <= OTHER_STAGES:
         pytest.skip(f"not in this tree yet (other stages): farm {', farm '.join(missing)}")
     assert missing == []
+
+
+def test_every_file_the_token_is_written_into_is_made_private_first() -> None:
+    """A token written into a file that is still 0644 is readable by every local user,
+    if only until the chmod that follows: the mode comes before the secret."""
+    commands = re.sub(r"\\\n\s*", " ", GUIDE)  # a continued shell line is one command
+    written = [
+        (line.start() + target.start(), target.group(1))
+        for line in re.finditer(r"^.*$", commands, re.M)
+        if re.search(r"api-token\)|token_urlsafe|<FARM_API_TOKEN>", line.group(0))
+        for target in re.finditer(r"(?<!\S)>>? *([^\s&]\S*)", line.group(0))
+    ]
+    assert {path for _, path in written} == {
+        "/var/lib/farm/api-token",
+        "/etc/default/grafana-server",
+        "deploy/secrets/api-token",
+    }
+    for where, path in written:
+        made_private = re.compile(
+            rf"(?:chmod 0?600 |install (?:-\S+ \S+ )*?-m 0?600 (?:-\S+ \S+ )*/dev/null )"
+            rf"{re.escape(path)}(?!\S)"
+        )
+        assert made_private.search(commands[:where]), f"{path} gets the token while not 0600"
