@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm api's webhook under load: how fast it answers, new alerts and repeats.
 
 Starts `farm api` (uvicorn) on a free loopback port over a fresh SQLite store with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """How long intake takes to apply a 28-patch series to a large tree.
 
 Uses the Linux tree of farm.build (linux-source 6.1, ~80k files) when it can be had,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Where the seed model's median goes when the engine's prior or threshold changes.
 
     .venv/bin/python benchmarks/bisect_frontier.py [--trials 400] [--seeds 1,2] [--jobs 2]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Side-by-side bisection strategies on the simulated farm (issue 8's measurements).
 
     .venv/bin/python benchmarks/bisect_simulate.py [--trials 400] [--jobs 2] [--json]

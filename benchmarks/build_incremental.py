@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """How much an incremental kernel build costs next to a clean one, and how fast it boots.
 
 1. a clean build of linux-source 6.1 with jobs/kconfig/soak.config, from a cold private

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Throughput of the crash parser on a large console log (target: >= 20 MB/s).
 
 The log is every corpus report (headers removed) spread over ordinary console traffic

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Exporter at farm scale: ingest rate and one /metrics scrape with N hosts.
 
 The store is filled as by N hosts sending all of /proc/vmstat and /proc/meminfo every

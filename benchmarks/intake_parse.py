@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """How fast intake reads a big series: a 500-patch mbox made by real git format-patch.
 
 Builds a repository with N commits (git fast-import), formats them with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`farm netconsole` under a burst: how many datagrams per second it writes, and loses.
 
 Starts the real command for --hosts netconsole hosts (all on 127.0.0.1, one UDP port

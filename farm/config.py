@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm.toml: the one configuration file, validated at the edge.
 
 Where it is read from, first match wins: ``--config PATH``, ``$FARM_CONFIG``,

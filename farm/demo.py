@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """``make demo``: the motivating case end to end, on a real kernel, unattended.
 
 A 28-patch RFC series (examples/make_series.py) is applied up to 07/28 on Debian's

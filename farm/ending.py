@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """How a run ended, as typed values: the verdict writes a :class:`RunEnding`, and the
 bisection driver, the host-health policy, the report, the API and the exporter read
 its fields. A finding's ``text`` is for people; no code reads it back.

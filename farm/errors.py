@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Errors, split by who must act.
 
 Every error farm raises on purpose is a FarmError. The subclass says who has to do

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Running git: the one place that turns git's failures into farm errors.
 
 Arguments are passed as a list, never through a shell, so nothing from an email can

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Loads as data: jobs/loads/<name>.toml validated here.
 
 A load says what runs on the host (a POSIX sh script, started detached by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A private scheduler stack on this machine: redis-server, Celery workers and beat.
 
 Used by ``make demo`` and the tests. Redis listens on loopback only, on a free port,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Human-friendly units on the command line: soak durations like ``12h`` or ``1h30m``."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures shared by every test module. Stage-specific fixtures live beside their tests."""
 
 from __future__ import annotations

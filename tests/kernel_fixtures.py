@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Session fixtures for real kernels, shared by every test directory.
 
 ``linux_tree`` is Debian's linux-source 6.1 as a git repository, created once per

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Loopback helpers for tests that start real servers (sshd, Prometheus, Alertmanager)."""
 
 from __future__ import annotations

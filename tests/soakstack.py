@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared fixtures of the scheduler, soak and metrics tests: a real sshd host, a farm.toml
 with short soak timings, and a private Redis + Celery stack (farm.services).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every test file runs: pytest's default norecursedirs once skipped tests/build."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm.toml: how configuration is found, merged and rejected."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The farm command's last line of defence: a bug is exit 4, one line and a saved traceback."""
 
 from __future__ import annotations

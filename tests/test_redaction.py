@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Passwords and tokens in database and broker URLs never reach output or logs."""
 
 from __future__ import annotations

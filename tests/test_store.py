@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The store: migrations match the models, and SQLite runs in WAL mode."""
 
 from __future__ import annotations

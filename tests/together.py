@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real processes that start the same work at the same moment, for tests of races.
 
 Each process first runs ``prepare`` (imports, setup: the slow part, which differs from

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm's HTTP API: the alert webhook that starts bisections, and read-only JSON views.
 
 The API calls into the store only; it never imports Celery. See docs/deploy.md.

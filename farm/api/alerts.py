@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Alert notifications in, bisection requests out.
 
 Grafana (webhook ``version: "1"``) and Alertmanager (``version: "4"``) post the same

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The FastAPI application behind ``farm api``."""
 
 from __future__ import annotations

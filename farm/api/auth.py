@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The API's bearer token: where it comes from and how a request proves it.
 
 The token is read once at start-up from ``$FARM_API_TOKEN`` or the configured token

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """How much of a request the API takes in, whoever sends it."""
 
 from __future__ import annotations

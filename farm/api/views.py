@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Read-only JSON views of series, runs and bisections."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The bisection engine: evidence in, a posterior and the next tests out. No I/O.
 
 A driver (the scheduler, or the simulator) runs this loop::

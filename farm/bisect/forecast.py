@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Expected hours left: the rest of a bisection simulated forward from its posterior.
 
 Each rollout draws a world the evidence allows (a first bad patch and hazard shape from

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The likelihood of soak evidence under each first-bad-patch hypothesis.
 
 Hypotheses are indexed c = 0..N+1: kernel k (k patches applied) is bad when k >= c.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Prior weights per patch from what the crash's stack touches.
 
 A patch whose diff changes a function named in the top of the decoded stack is a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A simulated farm to measure bisection strategies against a known culprit.
 
 Each trial draws a culprit uniformly from 1..N. On a bad kernel each boot crashes after a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Engine state to and from JSON, for the ``bisections.engine_state`` column.
 
 The state is the settings plus the evidence log: replaying the log rebuilds the

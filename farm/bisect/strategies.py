@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Baselines the simulator compares the engine with, behind the engine's own interface.
 
 - ``FixedSoak``: plain binary search (git bisect run, ktest): every host boots the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Kernel builds: a tree, a config fragment, and artefacts per (commit, config hash)."""
 
 from farm.build.artifacts import KernelArtifacts

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What a build leaves behind, per (commit, config hash), and its metadata.
 
 ``<data_dir>/builds/<commit[:12]>-<cfghash[:8]>/`` holds bzImage, System.map, vmlinux,

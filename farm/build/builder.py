@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Build a kernel commit with a config fragment, incrementally, once per (commit, config).
 
 Per tree, farm keeps a git worktree under the cache directory and, per (arch, config

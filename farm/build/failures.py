@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Whose fault a failed build is: the patches' (it does not compile) or ours.
 
 A bisection consumes "does not compile" as a finding about a patch, while a missing

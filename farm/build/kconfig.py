@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Kernel configuration: a fragment merged onto tinyconfig, then verified.
 
 Kconfig silently drops an option whose dependencies are not met (SWAP without BLOCK,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Run a kernel build's make in a bubblewrap sandbox.
 
 A patch from a mailing list can change any Makefile or script of the tree, so make runs

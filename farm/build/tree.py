@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The kernel tree for tests and the demo: Debian's linux-source 6.1 as a git repository.
 
 The tarball is unpacked and committed once, then cached. The commit is deterministic

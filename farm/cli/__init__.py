@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The ``farm`` command.
 
 Subcommands are loaded lazily by name, so ``farm --help`` imports neither Celery nor

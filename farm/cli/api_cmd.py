@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm api: serve the alert webhook and the read-only JSON API with uvicorn."""
 
 from __future__ import annotations

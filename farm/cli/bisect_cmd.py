@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm bisect: start a bisection of a failed run, show its posterior, simulate strategies.
 
 ``farm bisect RUN ...`` is ``farm bisect start RUN ...``: a group cannot take an

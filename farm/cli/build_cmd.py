@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm build: build the kernel of a series prefix (or of any commit), with artefacts."""
 
 from __future__ import annotations

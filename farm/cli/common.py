@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers shared by the command modules: config, store and output."""
 
 from __future__ import annotations

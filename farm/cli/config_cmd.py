@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm config: check and show the effective configuration."""
 
 from __future__ import annotations

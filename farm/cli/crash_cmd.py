@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm crash: find and title the kernel crashes in console logs."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm hosts: list, check, start, stop and trust the test machines of the inventory;
 their health (maintenance, retire, history, alerts) and manual power (power-done)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm exporter: Prometheus metrics read from the store at scrape time."""
 
 from __future__ import annotations

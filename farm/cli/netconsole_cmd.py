@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm netconsole: receive the kernel messages of hosts without a serial port."""
 
 from __future__ import annotations

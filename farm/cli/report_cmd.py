@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm report: write a bisection's report as an email reply, Markdown or HTML."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm worker / beat / status / logs / cancel: run and watch the scheduler."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm submit, farm series list|show: patch series in, and what the store knows of them."""
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
 """Detect: find what went wrong in a soak (kernel crashes in console text)."""

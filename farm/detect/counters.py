@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Counter rules: does a counter behave as the load expects?
 
 Pure functions over (timestamp, value) points; no database. Three rules:

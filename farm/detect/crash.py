@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Kernel console text to titled, deduplicated crashes (syzbot's title convention).
 
 `parse(text)` finds every crash in a console log; `CrashStream` does the same line by line

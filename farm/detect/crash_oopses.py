@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The oops table: which header starts a report, and how each kind is titled.
 
 Data for farm.detect.crash, in the vocabulary of crash_rules (see its docstring for the

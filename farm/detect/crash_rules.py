@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Title rules for Linux oopses, as data: syzbot's title convention.
 
 The shapes follow syzkaller's pkg/report/linux.go (Apache-2.0), which defines the titles

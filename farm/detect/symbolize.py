@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Raw addresses in a kernel report to function+offset, and file:line with debug info.
 
 A System.map (``nm -n`` format: ``address type name``) is enough to name the function

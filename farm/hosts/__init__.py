@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hosts: test machines reached over SSH, real or QEMU, built from the inventory.
 
 ``get_host(config, name)`` composes a host from plugins registered by name below:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What a machine remembers of a crash, read after it came back up.
 
 A laptop has no serial console: when the test kernel dies, its last words survive in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What every host is: the contract between the hosts stage and its callers.
 
 A host is a transport (SSH), a boot method, a power plugin and a console. Hosts know

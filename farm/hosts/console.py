@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Consoles: where a host's kernel messages can be read, even after it died.
 
 A QEMU host's serial port is appended to ``<data_dir>/hosts/<name>/console.log``; a lab

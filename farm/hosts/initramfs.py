@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The root of a QEMU host: a gzipped cpio with busybox, dropbear and farm's keys.
 
 The archive is written by farm itself (newc format), so file owners, modes and device

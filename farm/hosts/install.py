@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Install a farm-built kernel on a machine over SSH, next to (never instead of) its own.
 
 Test kernels live apart from the distribution's: ``/boot/farm/vmlinuz-<release>``,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm's own SSH identity and known_hosts.
 
 farm never uses the operator's ~/.ssh: it has its own client key and its own

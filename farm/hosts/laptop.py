@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Laptop care: no soak on battery, and no suspend while one runs.
 
 Configured per host (``[hosts.laptop] refuse_on_battery, inhibit_sleep``). Before a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """netconsole: kernel messages sent over UDP by hosts without a serial port.
 
 ``farm netconsole`` listens on the controller and appends each host's messages to

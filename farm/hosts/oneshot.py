@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One-shot boots of a test kernel on a machine of one's own: ``grub`` and ``kexec``.
 
 Neither changes what the machine boots by default. ``grub`` arms ``grub-reboot

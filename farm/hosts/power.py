@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Power plugins: how a host is switched off and on, registered by name.
 
 - ``none``: farm cannot switch the host; power actions are a configuration error.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """QEMU virtual hosts: a VM that behaves like a lab machine reached over SSH.
 
 farm provisions each VM under ``<data_dir>/hosts/<name>/``: a dropbear host key made

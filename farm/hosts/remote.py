@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A host reached over SSH, composed of power, console and boot-method plugins.
 
 Bare-metal machines and QEMU VMs share this code: booting is "the boot method starts

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The SSH transport: the only module that imports Fabric and paramiko.
 
 Security defaults that cannot be switched off by accident:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Applying patches with ``git am -3`` in a worktree that farm owns.
 
 The user's checkout (HEAD, index, files) is never touched: every patch goes into a

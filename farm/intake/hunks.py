@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hunk integrity: does each ``@@ -a,b +c,d @@`` hold b old and d new lines?
 
 Mail clients and archives cut and re-wrap patches; git am then stops with little to

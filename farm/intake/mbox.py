@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reading patch mail: an mbox, a maildir, a directory of format-patch files, one message.
 
 Headers are decoded here once (RFC 2047 words, 8-bit and non-UTF-8 bytes) and cleaned:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """From a pile of mail to one series: patches in numbered slots, a gap is a ``None``.
 
 Replies and review mail are dropped, patches are ordered by their number (not by mbox

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Subject lines of patch mail: ``[RFC PATCH net-next v2 3/9] mm: fix the thing``.
 
 The bracketed prefix says what a message is (patch, cover letter, reply), which

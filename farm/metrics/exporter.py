@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """``farm exporter``: /metrics read from the store at scrape time.
 
 A custom Collector (no metric objects updated by the pipeline): every scrape reads the

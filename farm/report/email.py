@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The report as an RFC 5322 reply to the culprit patch, and optional SMTP sending.
 
 Headers go through the email package's policy, which refuses CR/LF inside a header

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What a bisection report says, independent of where the facts came from.
 
 ``farm.scheduler.report_input`` fills a ReportInput from the store; tests and other tools may build

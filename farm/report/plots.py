@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """PNG plots for the markdown/html report (matplotlib, headless Agg backend)."""
 
 from __future__ import annotations

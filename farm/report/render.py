@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The report as Markdown (with PNG files beside it) or as one self-contained HTML page."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The report's words, shared by the email (plain text) and markdown/html renderers."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The scheduler's library entry points: queue runs, watch them, cancel them.
 
 ``farm submit``, the bisection driver and the demo call these; none of them needs to

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Celery application, configured from FarmConfig.
 
 Delivery decisions (why a soak survives worker, broker and controller restarts):

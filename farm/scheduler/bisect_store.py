@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The engine's state in the database: what the scheduler calls, inside its session.
 
     b = persist.start(session, run_id=..., patches=28, regression="BUG: ...")

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Bisections driven for real: requests in, bisect runs out, their evidence back.
 
 ``request_bisection`` writes a REQUESTED row (the API's alerts do the same).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The host's kernel console: tailed into the store and through the crash parser.
 
 Each soak step reads the bytes written since the stored offset (only whole lines are

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Host health in the LAVA manner: GOOD, BAD, MAINTENANCE, RETIRED, UNKNOWN.
 
 The scheduler asks :func:`gate` before a queued run claims a host, and calls

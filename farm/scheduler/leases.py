@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One job per host at a time: a Redis lease, fenced in the database.
 
 The lease is ``SET farm:lease:<host> <token> NX PX ttl``: whoever sets it may act on

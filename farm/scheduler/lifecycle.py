@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The run lifecycle: queued → building → booting → soaking → quiescing →
 collecting → done, one short idempotent step at a time.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The reconciler: periodic (beat) repair of lost work, from the database.
 
 A step's message can be lost in many ways: the worker was killed after taking it, the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Build a ReportInput from the store: bisection, its steps, the series, runs and crashes.
 
 Counter plots come from the samples table (farm.store.samples): for a counter

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What ``farm status`` shows: hosts, active runs and their progress."""
 
 from __future__ import annotations

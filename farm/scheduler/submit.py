@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """``farm submit``'s work: mail in, a stored series and one commit per patch out.
 
 The order keeps failures clean and the database lock short: read and check the mail

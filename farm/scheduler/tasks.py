@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The only module that defines Celery tasks.
 
 ``farm.advance(run_id, tick)`` takes one step of a run under the host's lease and

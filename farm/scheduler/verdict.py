@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A finished soak's verdict: PASS, FAIL (the kernel's fault) or INFRA, and the typed
 :class:`farm.ending.RunEnding` saying why: the crashes with their titles, the counters
 with their values, the hang with how long the host was silent, a taint change.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The load on the host: started detached, once, findable by run id.
 
 ``<remote_dir>/run-<id>/`` holds the script, its environment, helper binaries, the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """One sample of a host: every counter, taint, uptime, boot id and the load's pulse.
 
 Everything is read by ONE farm-authored ssh command, so a sample is consistent in time

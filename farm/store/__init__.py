@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm's tables. Importing this package registers every table on ``Base.metadata``.
 
 Only this package defines tables; one module per pipeline stage.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Alerts received by ``farm api``: every notification is recorded, acted on once.
 
 Grafana and Alertmanager both re-send a firing alert on their repeat interval, and

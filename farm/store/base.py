@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The database: engine, sessions and schema upgrades.
 
 The database is farm's record of truth. SQLite (WAL, so readers never block the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Tables for bisections: the engine's state lives here, so a restart resumes it."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The table of kernel builds: one row per (commit, config hash)."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Host health in the LAVA manner, with its history, and alerts that need a human.
 
 A host's health is the newest row of ``host_health`` for it (UNKNOWN without one):

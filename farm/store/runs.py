@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Tables for soak runs and what they find.
 
 A run is one (kernel, host, load, soak length) test. Its ``state`` is the run lifecycle

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Tables for what a soak observes: counter samples, console lines, host and run progress.
 
 Samples are the bulk of the database (hundreds of fields every 10 s per host), so a row

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Tables for patch series: what came in by mail and where it was applied."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the API: a store with one series, runs and a crash, and a client."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """POST /api/alerts: Grafana and Alertmanager notifications become bisection requests.
 
 Payloads follow the senders' documented formats: Grafana's webhook notifier

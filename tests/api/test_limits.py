@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What the API reads before it knows who is asking: headers only.
 
 The token is checked before any byte of the body is read, and an authorized body is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Where farm api gets its bearer token, and the refusals that keep it safe."""
 
 from __future__ import annotations

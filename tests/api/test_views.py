@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """GET /api/*: read-only JSON views of series, runs and bisections; /healthz."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The bisection engine on hand-made evidence: what each kind of evidence does to the
 posterior over the first bad patch, when it stops, and what it asks to test next."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Expected hours left: the rest of a bisection simulated from the engine's posterior."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Patches that touch a function on the crash's stack are searched first."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The simulator and `farm bisect simulate`: deterministic for a seed, honest accuracy."""
 
 from __future__ import annotations

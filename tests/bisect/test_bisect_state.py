@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Engine state survives the database: a restarted controller resumes the bisection."""
 
 from __future__ import annotations

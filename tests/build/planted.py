@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Secrets planted where a farm controller keeps them, and a probe that goes for them.
 
 The probe is what a hostile patch would put in a Makefile rule: it prints the SSH key

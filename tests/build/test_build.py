@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real kernel builds of linux-source 6.1 with the soak fragment.
 
 The shared ``soak_kernel`` is the clean build (a cache hit after the first session on a

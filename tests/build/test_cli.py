@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`farm build`: a series prefix or a commit, --json, exit codes, the Build table."""
 
 from __future__ import annotations

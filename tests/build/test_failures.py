@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Whose fault a failed build is, read from make's output the way a build prints it."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A patch whose Makefile rule goes for farm's secrets, built for real.
 
 The rule (tests/build/planted.py's probe, in init/Makefile) runs during the build of

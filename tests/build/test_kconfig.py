@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Kconfig fragments: parsing, hashing, and the check that every option survived."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """make runs the patches' code: the sandbox it runs in hides farm's secrets.
 
 These tests run the probe of tests/build/planted.py (what a hostile Makefile rule would

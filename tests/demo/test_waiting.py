@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What `make demo` waits for between polls: each state the store can be in, read back
 as a typed value (issue 20: a bool once passed for a bisection id)."""
 

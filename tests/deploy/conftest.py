@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real services for the deployment tests: farm api (uvicorn), Alertmanager, Prometheus.
 
 Each runs on a free loopback port with its state in a temporary directory and is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reading grafana/: every PromQL expression of the dashboards and alert rules, and
 Grafana's template-variable substitution, so tests can check and evaluate them."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A real Alertmanager delivers farm's alerts to a real `farm api`, which queues one
 bisection however often the alert is re-sent; a wrong or missing token is refused."""
 

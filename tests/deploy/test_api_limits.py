@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A served `farm api` (uvicorn) answers a body it will not take at once, and the
 connection is closed so the sender stops: the body is neither read nor held."""
 

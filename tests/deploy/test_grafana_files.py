@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """grafana/: provisioning and dashboards checked as Grafana will read them.
 
 Grafana itself is not packaged for Debian; the files are checked structurally here,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """docs/operations.md names only files, units and commands that exist."""
 
 from __future__ import annotations

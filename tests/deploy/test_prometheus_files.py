@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """deploy/'s Prometheus and Alertmanager files, checked by the tools that will load them."""
 
 from __future__ import annotations

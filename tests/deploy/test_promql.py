@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Every PromQL expression of the dashboards and alert rules, run by a real Prometheus
 scraping a real `farm exporter`, returns data for the scenario it is meant for.
 

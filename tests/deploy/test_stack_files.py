@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """compose.yaml and the systemd units: docker does not run here, so the compose file is
 checked as data; the units are checked by systemd-analyze."""
 

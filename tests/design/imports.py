@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Read farm's import graph from the source (every import, inside functions too)."""
 
 from __future__ import annotations

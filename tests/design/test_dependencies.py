@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Dependency rules of farm's layout, read from the imports in the source (those inside
 functions too, so a cycle cannot hide in a lazy import).
 

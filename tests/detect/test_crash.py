@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Titles, frames, kinds and the streaming contract of the crash parser."""
 
 from __future__ import annotations

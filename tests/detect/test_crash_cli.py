@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`farm crash parse`: human and --json output, exit codes."""
 
 from __future__ import annotations

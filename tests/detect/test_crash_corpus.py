@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The parser against syzkaller's real console logs with the titles syzbot gives them."""
 
 from __future__ import annotations

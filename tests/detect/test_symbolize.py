@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Symbolising raw addresses with a System.map made by nm from a real ELF (with DWARF)."""
 
 from __future__ import annotations

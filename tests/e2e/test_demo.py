@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The motivating case end to end, exactly as ``make demo`` runs it (farm.demo.run_demo).
 
 The 28-patch demo series is applied up to 07/28; two QEMU hosts soak the base and the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The demo series generator: farm.demoseries (examples/make_series.py is its script) and
 its recipes in examples/series/, package data found through farm.data.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the hosts stage: a real OpenSSH sshd on a loopback port.
 
 The sshd has its own host key and accepts only farm's client key; it offers no SFTP

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A disk-booted Debian 12 VM that stands in for a bare-metal machine in the tests.
 
 The image is made once per recipe and cached under ``~/.cache/farm/diskvm-<hash>/``:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`farm hosts` against a real sshd: list, check, and trusting a new host key."""
 
 from __future__ import annotations

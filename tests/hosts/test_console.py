@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Serial-file consoles and telling a crash from silence."""
 
 from __future__ import annotations

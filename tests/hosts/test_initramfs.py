@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The QEMU host's initramfs, read back with the real cpio tool."""
 
 from __future__ import annotations

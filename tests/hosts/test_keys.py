@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm's own SSH client key and known_hosts."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Laptop care over a real SSH connection to this machine.
 
 This machine has no battery, so the power supplies are a sysfs-shaped tree made by

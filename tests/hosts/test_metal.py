@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A disk-booted Debian VM treated exactly as a bare-metal machine (see diskvm.py).
 
 farm reaches it over SSH as the sudo user ``farm``, installs its test kernel into

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Installing and one-shot booting on a machine of one's own: the parts that need no VM.
 
 The whole path (install, grub-reboot, crash, fall back, pstore) runs in test_metal.py on

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`farm netconsole` receiving real UDP datagrams, and the console kind that reads them.
 
 The listener runs as the real command in a subprocess; datagrams come from real

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Power plugins: the command plugin runs real programs on the controller, never a shell."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Two QEMU hosts, `laptop` and `workstation`, booting a real kernel built by farm.build.
 
 The kernel is linux-source 6.1 with a one-patch series applied by farm's intake (an

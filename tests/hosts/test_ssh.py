@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The SSH transport against a real OpenSSH sshd on a loopback port."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for intake: a real git tree to apply to, the fixture mboxes, the farm CLI."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A small kernel-like git repository built the same way every time.
 
 Fixed identities and dates make every commit id reproducible, so the committed mbox

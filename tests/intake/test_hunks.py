@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hunk integrity: every hunk holds the lines its header counts, or intake says which not."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reading mail: mbox, maildir, format-patch directories; headers decoded and cleaned."""
 
 from __future__ import annotations

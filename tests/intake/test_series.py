@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """From mail to a series: ordering, replies, versions, gaps, duplicates, trailers."""
 
 from __future__ import annotations

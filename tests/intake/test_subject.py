@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Subject prefixes: what a message is, which version, which slot."""
 
 from __future__ import annotations

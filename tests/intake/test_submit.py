@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm submit: dry runs, applying in a farm worktree, failing cleanly, reusing."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """/metrics: the metrics contract, read from a real store holding real /proc readings."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`farm report`: the email reply to the culprit, read back header by header with the
 email package, and the Markdown/HTML reports with their plots."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The bisection driver on a real store: requests, evidence from stored runs, decisions,
 and bisect runs queued through a real Redis (no workers: the runs stay queued).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A bisection driven end to end: two QEMU hosts, real Celery workers, beat and Redis.
 
 A 4-patch series on linux-source 6.1 whose bad patch is known: patch 3 adds a

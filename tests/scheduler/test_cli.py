@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """farm status / logs / cancel / worker: what an operator types, on a real store."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Host health: the states, their history, the scheduler's gate, the CLI and /metrics.
 
 The rules are exercised on a real SQLite store with the runs the state machine would

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Host health through real Celery workers, a real redis-server and a real sshd host.
 
 A run whose load breaks ends INFRA; the farm then checks the host (its running

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Host leases on a real redis-server: exclusive, expiring, renewed, fenced."""
 
 from __future__ import annotations

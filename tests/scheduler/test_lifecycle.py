@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The run lifecycle driven step by step (no Celery) against a real sshd host.
 
 The host is this machine behind a real OpenSSH server; the load really runs detached

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Soaks of real kernels on two QEMU hosts, through real Celery workers and Redis.
 
 A one-patch series (a comment in mm/huge_memory.c) is applied on linux-source 6.1 and

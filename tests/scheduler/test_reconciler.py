@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The reconciler re-drives runs whose next step is overdue, from the database alone."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Soaks through real Celery workers and a real redis-server that get killed.
 
 Each test queues a run of the running kernel on the sshd host (1 s sampling, a load

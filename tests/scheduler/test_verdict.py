@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A finished run's verdict from what the store holds: the counters of a run that
 crashed are judged on the trend they showed while the load ran."""
 

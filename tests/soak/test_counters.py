@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Counter rules on real-shaped numbers: zero after quiesce, underflow, trend vs baseline."""
 
 from __future__ import annotations

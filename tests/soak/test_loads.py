@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Loads as data: the shipped loads validate, broken ones are refused with the file named."""
 
 from __future__ import annotations

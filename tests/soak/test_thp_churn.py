@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """thp_churn, the THP-splitting helper, built static by farm and run here for real."""
 
 from __future__ import annotations

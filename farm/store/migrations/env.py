@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Alembic environment: runs on the connection farm hands in, or on FARM_DATABASE_URL."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """typed run endings: runs.reasons becomes runs.ending, run_progress.findings events
 
 Revision ID: 0002

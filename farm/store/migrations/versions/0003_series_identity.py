@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """series identity: content_hash is unique
 
 Revision ID: 0003
