@@ -43,7 +43,7 @@ def loads_dir() -> Path:
 
 
 def kconfig_dir() -> Path:
-    """jobs/kconfig/: the Kconfig fragments (soak.config, metal.config)."""
+    """jobs/kconfig/: the Kconfig fragments (soak.config)."""
     return data_path("jobs", "kconfig")
 
 

@@ -10,7 +10,7 @@ the newest version. farm's own grub script (``/etc/grub.d/42_farm``) adds one en
 per test kernel, with its id ``farm-<release>`` and the command line farm chose
 (``panic=N`` included), for ``grub-reboot``.
 
-Releases must contain "farm" (jobs/kconfig/metal.config sets ``-farm``): that is how
+Releases must contain "farm" (jobs/kconfig/soak.config sets ``-farm``): that is how
 farm knows which kernels are its own to clean up; it keeps the newest few and never
 removes the running kernel. Everything runs as root: directly when the SSH user is
 root, else through ``sudo -n``; data reaches the shell only as quoted arguments.
@@ -130,7 +130,7 @@ def check_release(release: str) -> None:
     if not _RELEASE.match(release) or MARKER not in release:
         raise UserError(
             f"kernel release {release!r} is not marked as a farm test kernel",
-            hint='build it with CONFIG_LOCALVERSION="-farm" (jobs/kconfig/metal.config), '
+            hint='build it with CONFIG_LOCALVERSION="-farm" (jobs/kconfig/soak.config), '
             "so farm can tell its kernels from the distribution's",
         )
 

@@ -12,7 +12,9 @@ disk boots through grub like any PC. Tests run on a qcow2 overlay, never on the 
 
 Run as a script, it is the ``command`` power plugin's switch of a test VM:
 ``python diskvm.py on|off DIR`` starts QEMU from ``DIR/disk.qcow2`` (TCG, no
-``-kernel``, no ``-no-reboot``: a panic reboots into the default kernel) or kills it.
+``-kernel``, no ``-no-reboot``: a panic reboots into the default kernel) or kills it;
+``python diskvm.py prepare`` makes the cached image (``make test`` runs it in the
+background, so debootstrap's downloads overlap the first kernel build).
 """
 
 from __future__ import annotations
@@ -241,12 +243,15 @@ class DiskVm(QemuVm):
             raise SystemExit(f"diskvm: QEMU did not start: {error}")
 
 
-if __name__ == "__main__":
-    action, directory = sys.argv[1], Path(sys.argv[2])
-    vm = DiskVm(directory)
-    if action == "on":
-        vm.power_on()
-    elif action == "off":
-        vm.stop()
+def main(argv: list[str]) -> None:
+    if argv[1:] == ["prepare"]:  # `make test` makes the image while kernels build
+        ensure_image(progress=print)
+    elif len(argv) == 3 and argv[1] in ("on", "off"):
+        vm = DiskVm(Path(argv[2]))
+        vm.power_on() if argv[1] == "on" else vm.stop()
     else:
-        raise SystemExit(f"usage: {sys.argv[0]} on|off DIR")
+        raise SystemExit(f"usage: {argv[0]} prepare | on DIR | off DIR")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -20,12 +20,10 @@ from typing import Literal
 
 import pytest
 from diskvm import Image, ensure_image
-from kernel_fixtures import KernelBuildEnv
 from netutil import free_port
 from test_netconsole import free_udp_port
 
-from farm.build import KernelArtifacts, build_kernel
-from farm.build.tree import BASE_TAG, farm_cache_dir
+from farm.build import KernelArtifacts
 from farm.config import ConsoleConfig, FarmConfig, HostConfig, MetalConfig, PowerConfig
 from farm.detect.crash import parse
 from farm.errors import KernelError, UserError
@@ -47,19 +45,10 @@ def image() -> Image:
 
 
 @pytest.fixture(scope="module")
-def metal_kernel(kernel_build_env: KernelBuildEnv) -> KernelArtifacts:
-    """The base commit with soak.config + metal.config: boots the VM's disk, no initramfs."""
-    fragment = farm_cache_dir() / "diskvm-kernel.config"
-    parts = [REPO / "jobs" / "kconfig" / name for name in ("soak.config", "metal.config")]
-    fragment.write_text("".join(part.read_text() for part in parts))
-    return build_kernel(
-        kernel_build_env.tree,
-        BASE_TAG,
-        data_dir=farm_cache_dir() / "test-builds",
-        fragment=fragment,
-        cache_dir=kernel_build_env.cache_dir,
-        progress=print,
-    )
+def metal_kernel(soak_kernel: KernelArtifacts) -> KernelArtifacts:
+    """The base commit with soak.config, the one test kernel every test shares: it boots
+    the VM's disk without an initramfs, as it boots the QEMU hosts."""
+    return soak_kernel
 
 
 class DiskVmHosts:
