@@ -50,7 +50,8 @@ def test_a_clean_build_has_every_artefact_and_the_requested_options(
         soak_kernel.config,
     ):
         assert path.stat().st_size > 0, path
-    assert soak_kernel.release == "6.1.192+"  # "+": built from git, not a release tag
+    # "-farm": soak.config marks every test kernel; "+": built from git, not a release tag
+    assert soak_kernel.release == "6.1.192-farm+"
     assert soak_kernel.build_id == f"farm-{soak_kernel.commit[:12]}-{soak_kernel.config_hash[:8]}"
     config = parse_config(soak_kernel.config.read_text())
     for name, value in read_fragment(default_fragment()).items():
