@@ -433,3 +433,66 @@ def test_a_failed_apply_quotes_git(
     assert "git am: error: corrupt patch at line" in message
     assert "does not apply" not in message, "a corrupt patch is no conflict with the base"
     assert not work.path.exists()
+
+
+def hostile_series(tree: Path, tmp_path: Path, name: str, paths: dict[str, str]) -> Path:
+    """A real ``git format-patch`` series of two commits on a scratch branch of ``tree``
+    (a symlink to a directory outside, then a file beside it), whose paths a hostile
+    sender then rewrote by hand: ``paths`` maps the honest path to the hostile one."""
+    scratch = tmp_path / f"{name}-scratch"
+    git(tmp_path, "clone", "--quiet", str(tree), str(scratch))
+    for key, value in (("user.email", "m@evil.example"), ("user.name", "Mallory")):
+        git(scratch, "config", key, value)
+    (scratch / "lib").mkdir(exist_ok=True)
+    os.symlink(tmp_path / "outside", scratch / "lib" / "link")
+    git(scratch, "add", "lib/link")
+    git(scratch, "commit", "--quiet", "-m", "lib: add a link")
+    (scratch / "lib" / "inside").mkdir()
+    (scratch / "lib" / "inside" / "owned").write_text("owned\n")
+    git(scratch, "add", "lib/inside/owned")
+    git(scratch, "commit", "--quiet", "-m", "lib: add a file")
+    out = tmp_path / f"{name}-patches"
+    git(
+        scratch,
+        "format-patch",
+        "--quiet",
+        "--cover-letter",
+        "--base=HEAD~2",
+        "-o",
+        str(out),
+        "HEAD~2",
+    )
+    for patch in out.glob("*.patch"):
+        text = patch.read_text()
+        for honest, hostile in paths.items():
+            text = text.replace(honest, hostile)
+        patch.write_text(text)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "paths", "says"),
+    [
+        ("traversal", {"lib/inside/owned": "../outside/owned"}, "invalid path '../outside/owned'"),
+        ("through-a-symlink", {"lib/inside/owned": "lib/link/owned"}, "lib/link"),
+    ],
+)
+def test_a_patch_writing_outside_the_tree_is_refused_and_nothing_is_written(
+    config: FarmConfig,
+    store: Store,
+    tree: Path,
+    tmp_path: Path,
+    name: str,
+    paths: dict[str, str],
+    says: str,
+) -> None:
+    (tmp_path / "outside").mkdir()
+    series = hostile_series(tree, tmp_path, name, paths)
+
+    with pytest.raises(UserError, match="patch 2/2") as refused:
+        intake(config, store, series, tree=tree)
+
+    assert says in str(refused.value)
+    assert list((tmp_path / "outside").iterdir()) == []  # nothing escaped the worktree
+    assert count(store, Series) == 0  # and nothing half-written was kept
+    assert list((config.data_dir / "worktrees").glob("*")) == []
