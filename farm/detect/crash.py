@@ -15,6 +15,7 @@ Line numbers (`Crash.start_line`) are 1-based, like ``grep -n``.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ class Crash:
     signature: str  # stable dedup key: hash of the title and the top frames
     alt_titles: list[str] = field(default_factory=list, hash=False)
     frames: list[str] = field(default_factory=list, hash=False)  # helper frames skipped
+    corrupted_reason: str = ""  # why `corrupted` is set, for people reading the report
 
     def matches(self, title: str) -> bool:
         """True when `title` names this crash (its title or one of its alternatives)."""
@@ -113,6 +115,7 @@ class Crash:
             "title": self.title,
             "kind": str(self.kind),
             "corrupted": self.corrupted,
+            "corrupted_reason": self.corrupted_reason,
             "frames": self.frames,
             "start_line": self.start_line,
         }
@@ -130,6 +133,70 @@ _CPU_CONTEXT_RE = re.compile(r"\[ *C[0-9]+\]")
 _NO_CONTEXT, _CONSOLE = "", "console"  # no timestamp / timestamp without caller id
 _END_MARKERS = ("---[ end trace", "---[ end Kernel panic", "Kernel Offset:", "Rebooting in ")
 _BOOT_BANNER = "Linux version "  # the machine rebooted: whatever was open is over
+_KERNEL_CONTEXT = re.compile(
+    r"cut here|CPU: [0-9]+ (?:UID: [0-9]+ )?PID: |Call [Tt]race|Modules linked in|RIP: |"
+    r"pc : |Krnl PSW|NIP[: ]|EIP[: ]|PC is at|Backtrace:|\] \(.*\) from \[<|Hardware name:|"
+    r"---\[ end |Kernel Offset:|unreferenced object|backtrace"
+)
+# Headers any program may print; the others (``kernel BUG at``, ``Kernel panic``) are the
+# kernel's own words.
+_GENERIC_HEADERS = ("WARNING:", "INFO:", "BUG:", "panic:")
+_PREAMBLE_LINES = 3  # lines before a header kept for the report: "cut here", the message
+
+
+# Console formats wrapping kernel lines. Each is stripped to the raw printk text; lines
+# another program wrote (a daemon in syslog, a test harness in LAVA) are not the kernel's.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_SYSLOG = re.compile(
+    r"(?:[A-Z][a-z]{2} [ 0-9][0-9] [0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9:]+)?)"
+    r"(?: [^\s:]+)? ([^\s:\[]+)(?:\[[0-9]+\])?: ?"
+)
+_DMESG_X = re.compile(r"([a-z0-9]+) *: *(?:emerg|alert|crit|err|warn|notice|info|debug) *: ")
+_DMESG_T = re.compile(
+    r"\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ 0-9]?[0-9] [0-9:]{8} [0-9]{4}\] "
+)
+_NETCONSOLE = re.compile(r"[0-9]+,[0-9]+,[0-9]+,[^;]*;")
+_LAVA = re.compile(r'- \{"dt": "[^"]*", "lvl": "([a-z]+)", "msg": "(.*)"\}$')
+_LEVEL = re.compile(r"<[0-7]>")
+
+
+class _Console(NamedTuple):
+    text: str  # the kernel's line, console wrapping removed
+    kernel: bool  # the wrapping says the kernel printed it (log level, facility, kernel:)
+
+
+def _unwrap(line: str) -> _Console | None:
+    """The printk text of a console line in any supported format; None for userspace."""
+    if "\x1b" in line:
+        line = _ANSI.sub("", line)
+    if not line or line[0] == "[" and line[1:2] in " 0123456789":
+        return _Console(line, False)  # raw printk: the common case, kept fast
+    match = _SYSLOG.match(line)
+    if match:
+        if match.group(1) != "kernel":
+            return None
+        return _Console(line[match.end() :], True)
+    match = _DMESG_X.match(line)
+    if match:
+        return _Console(line[match.end() :], True) if match.group(1) == "kern" else None
+    match = _LAVA.match(line)
+    if match:
+        if match.group(1) != "target":
+            return None
+        return _Console(_lava_text(match.group(2)), False)
+    for wrapper in (_DMESG_T, _NETCONSOLE, _LEVEL):
+        match = wrapper.match(line)
+        if match:
+            return _Console(line[match.end() :] if wrapper is not _LEVEL else line, True)
+    return _Console(line, False)
+
+
+def _lava_text(escaped: str) -> str:
+    try:
+        return str(json.loads(f'"{escaped}"'))
+    except ValueError:
+        return escaped
 
 
 class _Line(NamedTuple):
@@ -147,6 +214,8 @@ def _split_prefix(line: str) -> _Line:
     stamp = float(match.group(1))
     text = line[line.index("] ") + 2 :]
     if "<EOI>" not in text:
+        if text.startswith("? "):  # a decoded stack (decode_stacktrace.sh, dmesg -x)
+            return _Line(context, text[1:], True, stamp)
         if " ? " in text and _QUESTIONABLE_RE.search(text):
             return _Line(context, text[text.index(" ? ") + 2 :], True, stamp)
         if text.endswith(" (unreliable)"):  # powerpc
@@ -281,7 +350,7 @@ def _format(template: str, args: list[str]) -> str:
 class _Title:
     title: str = ""
     alt: list[str] = field(default_factory=list)
-    corrupted: bool = False
+    reason: str = ""  # why the report is corrupted, empty when it is not
     rule: Rule | None = None
 
 
@@ -302,21 +371,19 @@ def _describe(text: str, oops: Oops) -> _Title:
             if match is None:
                 continue
         args = [group or "" for group in match.groups()]
-        corrupted = False
+        reason = ""
         if rule.stack is not None:
             frames, ok = _stack_frames(rule.stack, text[match.start() :])
-            corrupted = not ok
+            reason = "" if ok else "no stack frame could be attributed to the guilty function"
             args += frames
-        best = _Title(
-            _format(rule.fmt, args), [_format(a, args) for a in rule.alt], corrupted, rule
-        )
+        best = _Title(_format(rule.fmt, args), [_format(a, args) for a in rule.alt], reason, rule)
     if not best.title:
         # A header without a matching rule: the report is cut; name it by its first line.
         pos = text.find(oops.header)
         best.title = text[pos:].split("\n", 1)[0] if pos >= 0 else oops.header
-        best.corrupted = matched_title
+        best.reason = "the report's head is cut" if matched_title else ""
     elif best.rule is not None and best.rule.corrupted:
-        best.corrupted = True
+        best.reason = "the report's head is lost"
     return best
 
 
@@ -394,6 +461,8 @@ class _Report:
     seen: int = 0  # raw lines since the start
     tail: int = -1  # lines left after the end marker, -1 before it
     skip_rest: bool = False  # the panic_on_warn echo of this report: not part of it
+    kernel: bool = True  # something in it shows the kernel printed it (see _KERNEL_CONTEXT)
+    preamble: list[str] = field(default_factory=list)  # its context's lines just before
     cpu_traceback: bool = False  # "Sending NMI": other CPUs' backtraces belong here
 
     def add(self, text: str) -> None:
@@ -410,6 +479,8 @@ class _Report:
             self.skip_rest = True
             return
         self.lines.append(text[:MAX_LINE_CHARS])
+        if not self.kernel and _KERNEL_CONTEXT.search(text):
+            self.kernel = True
         if self.tail > 0:
             self.tail -= 1
         elif self.tail < 0 and text.startswith(_END_MARKERS):
@@ -441,19 +512,21 @@ class _Report:
         text = "".join(line + "\n" for line in self.lines)
         described = _describe(text, self.oops)
         title = _clean_title(described.title)
-        corrupted = (
-            described.corrupted
-            or rules.CORRUPTED_TITLE.search(described.title) is not None
-            or _lacks_stack(text, described.rule)
-        )
+        reason = described.reason
+        if not reason and rules.CORRUPTED_TITLE.search(described.title) is not None:
+            reason = "two messages interleaved in the title line"
+        if not reason and _lacks_stack(text, described.rule):
+            reason = "the report has no stack frames where its kind prints some"
         stack = described.rule.stack if described.rule else None
         frames = _report_frames(text, stack)
+        preamble = "".join(line + "\n" for line in self.preamble)
         return Crash(
             title=title,
             kind=kind_of(title),
-            corrupted=corrupted,
+            corrupted=bool(reason),
+            corrupted_reason=reason,
             start_line=self.start_line,
-            report=text,
+            report=preamble + text,
             signature=_signature(title, frames),
             alt_titles=[_clean_title(alt) for alt in described.alt],
             frames=frames,
@@ -475,15 +548,26 @@ class CrashStream:
         self._open: list[_Report] = []
         self._line_no = 0
         self._last: dict[str, tuple[str, int]] = {}  # context -> (title, last line) emitted
+        self._recent: list[_Console] = []  # the lines just before, for a report's preamble
 
     def feed(self, line: str) -> list[Crash]:
         """Consume one line (its newline optional); return the crashes it completed."""
         self._line_no += 1
-        line = line.rstrip("\r\n")
-        oops = _find_oops(line, self._oopses)
+        console = _unwrap(line.rstrip("\r\n"))
+        if console is None:
+            return []  # userspace: a daemon's or the harness's line is never the kernel's
+        oops = _find_oops(console.text, self._oopses)
         if oops is None and not self._open:
+            self._remember(console)
             return []
-        return self._emit(self._route(line, oops))
+        crashes = self._emit(self._route(console, oops))
+        self._remember(console)
+        return crashes
+
+    def _remember(self, console: _Console) -> None:
+        self._recent.append(console)
+        if len(self._recent) > _PREAMBLE_LINES:
+            del self._recent[0]
 
     def flush(self) -> list[Crash]:
         """End of input (or the host died): emit every open report."""
@@ -494,12 +578,20 @@ class CrashStream:
     def idle(self) -> bool:
         return not self._open
 
-    def _skip_idle(self, lines: int) -> None:
-        """Account for lines known to hold no oops header while no report is open."""
+    def _skip_idle(self, count: int, tail: list[str]) -> None:
+        """Account for `count` lines known to hold no oops header while no report is open;
+        `tail` are the last of them, the preamble of a report starting next."""
         assert not self._open
-        self._line_no += lines
+        if count == 0:
+            return
+        self._line_no += count
+        for line in tail:
+            console = _unwrap(line.rstrip("\r"))
+            if console is not None:
+                self._remember(console)
 
-    def _route(self, line: str, oops: Oops | None) -> list[_Report]:
+    def _route(self, console: _Console, oops: Oops | None) -> list[_Report]:
+        line = console.text
         parsed = _split_prefix(line)
         context, text, questionable, stamp = parsed
         key = _stream_key(context)
@@ -520,16 +612,46 @@ class CrashStream:
                 if report.accepts(context):
                     report.add(text)
         if oops is not None:
-            self._open.append(
-                _Report(oops, context, key, self._line_no, stamp, [text[:MAX_LINE_CHARS]])
-            )
+            self._open.append(self._start(oops, parsed, console.kernel))
             if len(self._open) > MAX_PENDING:
                 done.append(self._open.pop(0))
         return done
 
+    def _start(self, oops: Oops, parsed: _Line, kernel: bool) -> _Report:
+        """A report from its header line, with the lines of its context just before it
+        (``cut here`` and the message a BUG prints first, like ``list_del corruption``)."""
+        same = [
+            before.text[:MAX_LINE_CHARS]
+            for before in map(_split_prefix, (c.text for c in self._recent))
+            if before.context == parsed.context
+        ]
+        cuts = [i for i, line in enumerate(same) if "cut here" in line]
+        # From the message printed just before "cut here" (list_del corruption, ...).
+        preamble = same[max(cuts[-1] - 1, 0) :] if cuts else []
+        text = parsed.text[:MAX_LINE_CHARS]
+        evident = (
+            kernel
+            or parsed.stamp is not None
+            or oops.header not in _GENERIC_HEADERS
+            or text.strip() == oops.header
+            or bool(preamble)
+        )
+        return _Report(
+            oops,
+            parsed.context,
+            _stream_key(parsed.context),
+            self._line_no,
+            parsed.stamp,
+            [text],
+            kernel=evident or _KERNEL_CONTEXT.search(text) is not None,
+            preamble=preamble,
+        )
+
     def _emit(self, reports: list[_Report]) -> list[Crash]:
         crashes = []
         for report in sorted(reports, key=lambda r: r.start_line):
+            if not report.kernel:
+                continue  # nothing shows the kernel printed it: a program's "WARNING:"
             crash = report.finish()
             title, last_line = self._last.get(report.key, ("", 0))
             if report.key != _CONSOLE and crash.title == title and crash.start_line <= last_line:
@@ -562,6 +684,19 @@ def _decode(text: str | bytes) -> str:
     return text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
 
 
+def _tail_lines(text: str, start: int, end: int) -> list[str]:
+    """The last `_PREAMBLE_LINES` whole lines of text[start:end] (`end` follows a newline)."""
+    if end <= start:
+        return []
+    cut = end - 1  # the newline ending the last line
+    for _ in range(_PREAMBLE_LINES):
+        previous = text.rfind("\n", start, cut)
+        if previous < 0:
+            return text[start : end - 1].split("\n")
+        cut = previous
+    return text[cut + 1 : end - 1].split("\n")
+
+
 def parse(text: str | bytes, *, report_oom: bool = False) -> list[Crash]:
     """Every crash in console text, in order of their first line.
 
@@ -579,7 +714,7 @@ def parse(text: str | bytes, *, report_oom: bool = False) -> list[Crash]:
             if hit is None:
                 break
             line_start = text.rfind("\n", 0, hit.start()) + 1
-            stream._skip_idle(text.count("\n", pos, line_start))
+            stream._skip_idle(text.count("\n", pos, line_start), _tail_lines(text, pos, line_start))
             pos = line_start
         newline = text.find("\n", pos)
         stop = end if newline < 0 else newline

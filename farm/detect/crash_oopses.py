@@ -168,6 +168,8 @@ OOPSES: tuple[Oops, ...] = (
         R("WARNING: .* usb_submit_urb", "WARNING in {1}/usb_submit_urb",
           stack=W(_USB)),
         R(r"WARNING: <SRC> at 0x\d+, CPU#\d+", "WARNING in {2}", stack=W()),
+        # Before 3.12: "WARNING: at file.c:123 func+0x1/0x2()", the header names the caller.
+        R("WARNING: at <SRC> <FUNC>", "WARNING in {2}", no_stack_trace=True),
         R("WARNING: .* at <SRC> <FUNC>", "WARNING in {3}", stack=W()),
         R("WARNING: <SRC> at <FUNC>", "WARNING in {3}", stack=W()),
         R(r"WARNING: \[.*\] <SRC> at <FUNC>.*", "WARNING in {3}", stack=W()),
@@ -271,6 +273,10 @@ OOPSES: tuple[Oops, ...] = (
         R(("Unable to handle kernel (paging request|NULL pointer dereference|access to user me"
            "mory)"),
           "BUG: unable to handle kernel {1} in {2}", alt="bad-access in {2}",
+          stack=S(RIP_FRAME, CALL_TRACE, PARSE)),
+        # s390 words a fault on a kernel address so.
+        R("Unable to handle kernel pointer dereference in virtual kernel address space",
+          "BUG: unable to handle kernel paging request in {1}", alt="bad-access in {1}",
           stack=S(RIP_FRAME, CALL_TRACE, PARSE)),
     )),
     oops("general protection fault", (

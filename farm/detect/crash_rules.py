@@ -74,8 +74,9 @@ class Oops:
 # Shared stack vocabulary.
 
 RIP_FRAME = rx(
-    r"(?:IP|NIP|pc |PC is at):? (?:(?:[0-9]+:)?(?:<PC> +){0,2}<FUNC>|(?:[0-9]+:)?0x[0-9a-f]+"
-    r"|(?:[0-9]+:)?<PC> +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\))"
+    r"(?:Krnl PSW : [0-9a-f]+ [0-9a-f]+ \(<FUNC>|"  # s390
+    r"(?:IP|NIP|pc |PC is at|EIP is at):? (?:(?:[0-9]+:)?(?:<PC> +){0,2}<FUNC>|(?:[0-9]+:)?0x[0-9a-f]+"
+    r"|(?:[0-9]+:)?<PC> +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\)))"
 )
 CALL_TRACE = rx(r"(?:Call (?:T|t)race:)|(?:Backtrace:)")
 # x86 WARNINGs trap, so their stack starts at the RIP line; powerpc prints an interrupt.
@@ -98,6 +99,8 @@ STACK_STARTS = tuple(
 FRAME_RES = (
     rx(r"^ *(?:<PC> ){0,2}<FUNC>"),
     rx(r"^ *<PC> \(([a-zA-Z0-9_.]+)\) from <PC> \(<FUNC>"),  # arm: "pc (f) from pc (g+"
+    # decode_stacktrace.sh output (kernel test robot reports): "func (path/file.c:123)"
+    re.compile(r"^ *([a-zA-Z_][a-zA-Z0-9_.]*) \([^()\s]+\.[chS]:[0-9]+"),
 )
 # Fault-injection stacks interleave with reports and make them unreliable.
 CORRUPTED_LINES = (rx(r"^( \[\<?(?:0x)?[0-9a-f]+\>?\])? should_fail(slab)?(\.[a-z0-9.]+)?\+0x"),)
