@@ -170,7 +170,7 @@ def _unwrap(line: str) -> _Console | None:
     """The printk text of a console line in any supported format; None for userspace."""
     if "\x1b" in line:
         line = _ANSI.sub("", line)
-    if not line or line[0] == "[" and line[1:2] in " 0123456789":
+    if not line or (line[0] == "[" and line[1:2] in " 0123456789"):
         return _Console(line, False)  # raw printk: the common case, kept fast
     match = _SYSLOG.match(line)
     if match:
@@ -593,7 +593,7 @@ class CrashStream:
     def _route(self, console: _Console, oops: Oops | None) -> list[_Report]:
         line = console.text
         parsed = _split_prefix(line)
-        context, text, questionable, stamp = parsed
+        context, text, questionable, _ = parsed
         key = _stream_key(context)
         if text.startswith(_BOOT_BANNER):
             done, self._open = self._open, []

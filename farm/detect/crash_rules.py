@@ -75,7 +75,8 @@ class Oops:
 
 RIP_FRAME = rx(
     r"(?:Krnl PSW : [0-9a-f]+ [0-9a-f]+ \(<FUNC>|"  # s390
-    r"(?:IP|NIP|pc |PC is at|EIP is at):? (?:(?:[0-9]+:)?(?:<PC> +){0,2}<FUNC>|(?:[0-9]+:)?0x[0-9a-f]+"
+    r"(?:IP|NIP|pc |PC is at|EIP is at):? "
+    r"(?:(?:[0-9]+:)?(?:<PC> +){0,2}<FUNC>|(?:[0-9]+:)?0x[0-9a-f]+"
     r"|(?:[0-9]+:)?<PC> +\[< *\(null\)>\] +\(null\)|[0-9]+: +\(null\)))"
 )
 CALL_TRACE = rx(r"(?:Call (?:T|t)race:)|(?:Backtrace:)")
@@ -99,7 +100,7 @@ STACK_STARTS = tuple(
 FRAME_RES = (
     rx(r"^ *(?:<PC> ){0,2}<FUNC>"),
     rx(r"^ *<PC> \(([a-zA-Z0-9_.]+)\) from <PC> \(<FUNC>"),  # arm: "pc (f) from pc (g+"
-    # decode_stacktrace.sh output (kernel test robot reports): "func (path/file.c:123)"
+    # decode_stacktrace.sh output (test robot reports): "func (path/file.c:123)"
     re.compile(r"^ *([a-zA-Z_][a-zA-Z0-9_.]*) \([^()\s]+\.[chS]:[0-9]+"),
 )
 # Fault-injection stacks interleave with reports and make them unreliable.

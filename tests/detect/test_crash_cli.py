@@ -86,3 +86,12 @@ def test_the_report_is_shown_with_terminal_escapes_defused(
     assert not any(c in out for c in "\x1b\x07\x9b\r"), "nothing reaches the terminal raw"
     _, plain, _ = run(["crash", "parse", "--report", str(DEMO)], capsys)
     assert out.count("\n") == plain.count("\n"), "newlines stay newlines"
+
+
+def test_the_report_keeps_the_diagnostic_line_printed_before_cut_here(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    demo = Path(__file__).resolve().parents[1] / "fixtures/console/demo_list_corruption.log"
+    _, out, _ = run(["crash", "parse", "--report", str(demo)], capsys)
+    report = out.split("kernel BUG at lib/list_debug.c:53!", 1)[0]
+    assert "list_del corruption, ffffea0000118098->next is LIST_POISON1" in report
