@@ -548,26 +548,23 @@ class CrashStream:
         self._open: list[_Report] = []
         self._line_no = 0
         self._last: dict[str, tuple[str, int]] = {}  # context -> (title, last line) emitted
-        self._recent: list[_Console] = []  # the lines just before, for a report's preamble
+        self._recent: list[str] = []  # the raw lines just before, for a report's preamble
 
     def feed(self, line: str) -> list[Crash]:
         """Consume one line (its newline optional); return the crashes it completed."""
         self._line_no += 1
-        console = _unwrap(line.rstrip("\r\n"))
-        if console is None:
-            return []  # userspace: a daemon's or the harness's line is never the kernel's
-        oops = _find_oops(console.text, self._oopses)
-        if oops is None and not self._open:
-            self._remember(console)
-            return []
-        crashes = self._emit(self._route(console, oops))
-        self._remember(console)
-        return crashes
-
-    def _remember(self, console: _Console) -> None:
-        self._recent.append(console)
+        line = line.rstrip("\r\n")
+        console = _unwrap(line)
+        crashes = []
+        # A daemon's or the harness's line is never the kernel's.
+        if console is not None:
+            oops = _find_oops(console.text, self._oopses)
+            if oops is not None or self._open:
+                crashes = self._emit(self._route(console, oops))
+        self._recent.append(line)
         if len(self._recent) > _PREAMBLE_LINES:
             del self._recent[0]
+        return crashes
 
     def flush(self) -> list[Crash]:
         """End of input (or the host died): emit every open report."""
@@ -585,10 +582,7 @@ class CrashStream:
         if count == 0:
             return
         self._line_no += count
-        for line in tail:
-            console = _unwrap(line.rstrip("\r"))
-            if console is not None:
-                self._remember(console)
+        self._recent = [*self._recent, *(line.rstrip("\r") for line in tail)][-_PREAMBLE_LINES:]
 
     def _route(self, console: _Console, oops: Oops | None) -> list[_Report]:
         line = console.text
@@ -620,9 +614,10 @@ class CrashStream:
     def _start(self, oops: Oops, parsed: _Line, kernel: bool) -> _Report:
         """A report from its header line, with the lines of its context just before it
         (``cut here`` and the message a BUG prints first, like ``list_del corruption``)."""
+        kernel_lines = (c.text for c in map(_unwrap, self._recent) if c is not None)
         same = [
             before.text[:MAX_LINE_CHARS]
-            for before in map(_split_prefix, (c.text for c in self._recent))
+            for before in map(_split_prefix, kernel_lines)
             if before.context == parsed.context
         ]
         cuts = [i for i, line in enumerate(same) if "cut here" in line]
