@@ -248,9 +248,15 @@ class _Skip:
     """Frames that cannot be guilty: the shared helpers plus a rule's own list."""
 
     extra: re.Pattern[str]
+    seen: dict[str, bool] = field(default_factory=dict, compare=False)  # names repeat a lot
 
     def __call__(self, name: str) -> bool:
-        return bool(_HELPERS.search(name) or self.extra.search(name))
+        skipped = self.seen.get(name)
+        if skipped is None:
+            skipped = bool(_HELPERS.search(name) or self.extra.search(name))
+            if len(self.seen) < 100_000:  # bounded: a live console runs for weeks
+                self.seen[name] = skipped
+        return skipped
 
 
 _SKIPS: dict[tuple[str, ...], _Skip] = {}
@@ -278,8 +284,11 @@ def _append_frame(frames: list[str], match: re.Match[str] | None, skip: _Skip) -
 _ANY_STACK_START = re.compile("|".join(f"(?:{s.pattern})" for s in rules.STACK_STARTS))
 
 
+_STACK_START_WORDS = ("race", "Allocated", "Freed", "Uninit")  # one is in every start
+
+
 def _is_stack_start(line: str) -> bool:
-    return _ANY_STACK_START.search(line) is not None
+    return any(w in line for w in _STACK_START_WORDS) and _ANY_STACK_START.search(line) is not None
 
 
 def _frame_match(line: str) -> re.Match[str] | None:
@@ -668,11 +677,50 @@ def _continues(text: str, oops: Oops) -> bool:
     return not any(rule.title.search(text) for rule in oops.rules)
 
 
-def _any_header(oopses: tuple[Oops, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(re.escape(o.header) for o in oopses))
+class _Anchors(NamedTuple):
+    """Substrings one of which is in every line holding an oops header. Words starting
+    with a capital go into one regex (few places in a text start with a capital, so it
+    scans fast); the rest are looked for one by one (str.find), each scanning the text once."""
+
+    capitalised: re.Pattern[str]
+    others: tuple[str, ...]
 
 
-_HEADERS = {False: _any_header(oopses.OOPSES), True: _any_header((*oopses.OOPSES, oopses.OOM))}
+def _anchors(oopses: tuple[Oops, ...]) -> _Anchors:
+    words = {"BUG" if "BUG" in o.header else o.header for o in oopses}
+    capitalised = sorted(w for w in words if w[0].isupper())
+    return _Anchors(
+        re.compile("|".join(map(re.escape, capitalised))),
+        tuple(sorted(w for w in words if not w[0].isupper())),
+    )
+
+
+_ANCHORS = {False: _anchors(oopses.OOPSES), True: _anchors((*oopses.OOPSES, oopses.OOM))}
+
+
+class _Scanner:
+    """The next place in a text that may hold an oops header, each anchor's search
+    resuming where it left off: the whole text is scanned once per anchor."""
+
+    def __init__(self, text: str, anchors: _Anchors) -> None:
+        self._text = text
+        self._anchors = anchors
+        self._next: dict[str, int] = {}  # anchor -> its next occurrence (-1: none left)
+        self._capitalised = -2  # next capitalised match, -2: not searched yet
+
+    def find(self, pos: int) -> int:
+        """Position of the first possible header at or after `pos`, -1 when none is left."""
+        if -1 < self._capitalised < pos or self._capitalised == -2:
+            hit = self._anchors.capitalised.search(self._text, pos)
+            self._capitalised = hit.start() if hit else -1
+        best = self._capitalised
+        for word in self._anchors.others:
+            at = self._next.get(word, -2)
+            if -1 < at < pos or at == -2:
+                at = self._next[word] = self._text.find(word, pos)
+            if at >= 0 and (best < 0 or at < best):
+                best = at
+        return best
 
 
 def _decode(text: str | bytes) -> str:
@@ -700,15 +748,15 @@ def parse(text: str | bytes, *, report_oom: bool = False) -> list[Crash]:
     """
     text = _decode(text)
     stream = CrashStream(report_oom=report_oom)
-    headers = _HEADERS[report_oom]
+    scanner = _Scanner(text, _ANCHORS[report_oom])
     crashes: list[Crash] = []
     pos, end = 0, len(text)
     while pos < end:
         if stream.idle:
-            hit = headers.search(text, pos)
-            if hit is None:
+            hit = scanner.find(pos)
+            if hit < 0:
                 break
-            line_start = text.rfind("\n", 0, hit.start()) + 1
+            line_start = text.rfind("\n", 0, hit) + 1
             stream._skip_idle(text.count("\n", pos, line_start), _tail_lines(text, pos, line_start))
             pos = line_start
         newline = text.find("\n", pos)
