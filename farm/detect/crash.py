@@ -128,6 +128,7 @@ _CONTEXT_RE = re.compile(
     r"^(?:\*\* [0-9]+ printk messages dropped \*\* )?(?:.* login: )?(?:<[0-9]+>)?"
     r"\[ *([0-9]+\.[0-9]+)\](\[ *(?:C|T)[0-9]+\])? "
 )
+_STAMP_RE = re.compile(r"(?:<[0-9]+>)?\[ *([0-9]+\.[0-9]+)\](\[ *(?:C|T)[0-9]+\])? ")  # fast path
 _QUESTIONABLE_RE = re.compile(r"(\[<[0-9a-f]+>\])? \? ")
 _CPU_CONTEXT_RE = re.compile(r"\[ *C[0-9]+\]")
 _NO_CONTEXT, _CONSOLE = "", "console"  # no timestamp / timestamp without caller id
@@ -207,7 +208,9 @@ class _Line(NamedTuple):
 
 
 def _split_prefix(line: str) -> _Line:
-    match = _CONTEXT_RE.match(line)
+    match = _STAMP_RE.match(line)
+    if match is None and (line.startswith("** ") or " login: " in line):
+        match = _CONTEXT_RE.match(line)
     if match is None:
         return _Line(_NO_CONTEXT, line, False, None)
     context = match.group(2) or _CONSOLE
