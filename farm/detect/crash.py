@@ -131,6 +131,7 @@ _CONTEXT_RE = re.compile(
 _STAMP_RE = re.compile(r"(?:<[0-9]+>)?\[ *([0-9]+\.[0-9]+)\](\[ *(?:C|T)[0-9]+\])? ")  # fast path
 _QUESTIONABLE_RE = re.compile(r"(\[<[0-9a-f]+>\])? \? ")
 _CPU_CONTEXT_RE = re.compile(r"\[ *C[0-9]+\]")
+_CPU_PID = re.compile(r"^CPU: ([0-9]+) (?:UID: [0-9]+ )?PID: ([0-9]+)", re.MULTILINE)
 _NO_CONTEXT, _CONSOLE = "", "console"  # no timestamp / timestamp without caller id
 _END_MARKERS = ("---[ end trace", "---[ end Kernel panic", "Kernel Offset:", "Rebooting in ")
 _BOOT_BANNER = "Linux version "  # the machine rebooted: whatever was open is over
@@ -475,12 +476,13 @@ class _Report:
     skip_rest: bool = False  # the panic_on_warn echo of this report: not part of it
     kernel: bool = True  # something in it shows the kernel printed it (see _KERNEL_CONTEXT)
     preamble: list[str] = field(default_factory=list)  # its context's lines just before
+    interrupted: bool = False  # ended by another report starting on an untagged console
     cpu_traceback: bool = False  # "Sending NMI": other CPUs' backtraces belong here
 
     def add(self, text: str) -> None:
         if "Disabling lock debugging due to kernel taint" in text or self.skip_rest:
             return
-        if "Sending NMI from CPU" in text:
+        if "Sending NMI" in text or "NMI backtrace for cpu" in text:
             self.cpu_traceback = True
         elif len(self.lines) > self._min_lines() and (
             "Kernel panic - not syncing" in text
@@ -520,6 +522,18 @@ class _Report:
             self.cpu_traceback and _CPU_CONTEXT_RE.fullmatch(context) is not None
         )
 
+    def _interleaving(self, text: str) -> str:
+        """Why the report mixes two oopses' lines, or "": on a console without printk
+        caller ids, two CPUs oopsing at once interleave their lines and frames cannot be
+        attributed to either."""
+        if self.key != _CONSOLE or self.cpu_traceback:
+            return ""
+        tasks = sorted(set(_CPU_PID.findall(text.split("---[ end", 1)[0])))
+        if len(tasks) < 2:
+            return ""
+        named = " and ".join(f"CPU {cpu} PID {pid}" for cpu, pid in tasks[:2])
+        return f"oopses of {named} interleaved without printk caller ids"
+
     def finish(self) -> Crash:
         text = "".join(line + "\n" for line in self.lines)
         described = _describe(text, self.oops)
@@ -529,6 +543,12 @@ class _Report:
             reason = "two messages interleaved in the title line"
         if not reason and _lacks_stack(text, described.rule):
             reason = "the report has no stack frames where its kind prints some"
+        if reason and self.interrupted and described.rule and described.rule.stack:
+            reason = "another oops started before this one printed its stack: " + (
+                "two reports interleave without printk caller ids"
+            )
+        if not reason:
+            reason = self._interleaving(text)
         stack = described.rule.stack if described.rule else None
         frames = _report_frames(text, stack)
         preamble = "".join(line + "\n" for line in self.preamble)
@@ -611,7 +631,10 @@ class CrashStream:
             if mine and (_continues(text, oops) or split_header):
                 oops = None  # a consequence of the open report, or its split header
             elif key == _CONSOLE or not mine:
-                done += [r for r in self._open if r.key == _CONSOLE and r not in done]
+                cut = [r for r in self._open if r.key == _CONSOLE and r not in done]
+                for report in cut:
+                    report.interrupted = True
+                done += cut
         self._open = [r for r in self._open if r not in done]
         if not questionable or oops is not None:
             for report in self._open:

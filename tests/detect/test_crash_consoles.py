@@ -89,3 +89,24 @@ def test_a_lava_yaml_log_is_unwrapped_and_its_harness_lines_ignored() -> None:
         for line in text.splitlines()
     ]
     assert [c.title for c in parse("\n".join(lines))] == ["WARNING in power_pmu_disable"]
+
+
+def _lines(name: str, first: int, last: int) -> list[str]:
+    return (CONSOLES / name).read_text().splitlines()[first - 1 : last]
+
+
+def test_two_cpus_oopses_interleaved_without_caller_ids_are_flagged_corrupted_with_why() -> None:
+    # Two real reports, as a console without CONFIG_PRINTK_CALLER shows them when two
+    # CPUs oops at once: the x86 NULL dereference (CPU 0) and the arm64 WARNING (CPU 2),
+    # their lines alternating.
+    oops = _lines("ubuntu_fips_dmesg_urandom_read_1.log", 864, 908)
+    warning = _lines("arm64_clearfog_mvpp2_warning.log", 570, 617)
+    mixed = [line for pair in zip(oops, warning, strict=False) for line in pair]
+    cut, merged = parse("\n".join(mixed))
+    assert cut.title.startswith("BUG: unable to handle kernel NULL pointer dereference")
+    assert cut.corrupted and "interleave without printk caller ids" in cut.corrupted_reason
+    assert merged.corrupted and "interleaved without printk caller ids" in merged.corrupted_reason
+    assert "CPU 0 PID 114" in merged.corrupted_reason and "CPU 2 PID 35" in merged.corrupted_reason
+    # Each report alone is not corrupted.
+    assert not parse("\n".join(oops))[0].corrupted
+    assert not parse("\n".join(warning))[0].corrupted
