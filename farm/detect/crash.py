@@ -161,6 +161,7 @@ _DMESG_T = re.compile(
 _NETCONSOLE = re.compile(r"[0-9]+,[0-9]+,[0-9]+,[^;]*;")
 _LAVA = re.compile(r'- \{"dt": "[^"]*", "lvl": "([a-z]+)", "msg": "(.*)"\}$')
 _LEVEL = re.compile(r"<[0-7]>")
+_MONOTONIC = re.compile(r"(\[ *[0-9]+\.[0-9]+\]) [^\s:]+ kernel: ")
 
 
 class _Console(NamedTuple):
@@ -173,6 +174,10 @@ def _unwrap(line: str) -> _Console | None:
     if "\x1b" in line:
         line = _ANSI.sub("", line)
     if not line or (line[0] == "[" and line[1:2] in " 0123456789"):
+        if " kernel: " in line:  # journalctl -o short-monotonic: "[  1.2] host kernel: "
+            match = _MONOTONIC.match(line)
+            if match:
+                return _Console(f"{match.group(1)} {line[match.end() :]}", True)
         return _Console(line, False)  # raw printk: the common case, kept fast
     match = _SYSLOG.match(line)
     if match:
@@ -190,7 +195,7 @@ def _unwrap(line: str) -> _Console | None:
     for wrapper in (_DMESG_T, _NETCONSOLE, _LEVEL):
         match = wrapper.match(line)
         if match:
-            return _Console(line[match.end() :] if wrapper is not _LEVEL else line, True)
+            return _Console(line[match.end() :], True)
     return _Console(line, False)
 
 

@@ -110,3 +110,25 @@ def test_two_cpus_oopses_interleaved_without_caller_ids_are_flagged_corrupted_wi
     # Each report alone is not corrupted.
     assert not parse("\n".join(oops))[0].corrupted
     assert not parse("\n".join(warning))[0].corrupted
+
+
+def test_a_netconsole_extended_log_is_unwrapped() -> None:
+    # The s390 oops as netconsole's extended format sends it: "level,seq,usec,flags;text".
+    text = (CONSOLES / "s390_lkml_folio_remove_rmap.log").read_text()
+    records = [
+        f"4,{seq},{507227423 + seq},-;{line.split('] ', 1)[-1]}"
+        for seq, line in enumerate(text.splitlines()[:-1])
+    ]
+    titles = [c.title for c in parse("\n".join(records))]
+    assert titles == ["BUG: unable to handle kernel paging request in folio_remove_rmap_ptes"]
+
+
+def test_a_short_monotonic_journal_keeps_kernel_lines_and_their_frames() -> None:
+    # journalctl -k -o short-monotonic of the Debian laptop's skb WARNING.
+    text = (CONSOLES / "journal_nohost_skb_release_head_state.log").read_text()
+    lines = [
+        f"[ 5094.{n:06d}] latitude kernel: {line.split(' kernel: ', 1)[-1]}"
+        for n, line in enumerate(text.splitlines())
+    ]
+    [crash] = parse("\n".join(lines))
+    assert crash.title == "WARNING in skb_release_head_state" and not crash.corrupted
