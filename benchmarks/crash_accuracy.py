@@ -15,30 +15,51 @@ import tomllib
 from collections import defaultdict
 from pathlib import Path
 
-from farm.detect.crash import parse
+from farm.detect.crash import Crash, parse
 
 CONSOLES = Path(__file__).resolve().parents[1] / "tests/fixtures/consoles"
 
 
-def category(entry: dict[str, str]) -> str:
+_FORMATS = (
+    ("journal", "syslog/journal"),
+    ("syslog", "syslog/journal"),
+    ("dmesg -x", "dmesg -x"),
+    ("dmesg -T", "dmesg -T"),
+    ("<N>", "<N> levels"),
+    ("serial", "raw serial"),
+)
+
+
+def console_format(entry: dict[str, str]) -> str:
+    return next((name for key, name in _FORMATS if key in entry["format"]), "raw dmesg")
+
+
+def categories(entry: dict[str, str]) -> list[str]:
+    """The rows a file counts in: clean or crash by console format, crashes by arch too."""
     if not entry["title"]:
-        return "clean: journal/syslog" if "journal" in entry["format"] else "clean: dmesg/serial"
-    return f"crash: {entry['arch']}"
+        return [f"clean, {console_format(entry)}"]
+    return [f"crash, {console_format(entry)}", f"crash, arch {entry['arch']}"]
 
 
 def measure() -> dict[str, dict[str, int]]:
     table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for entry in tomllib.loads((CONSOLES / "expected.toml").read_text())["console"]:
         crashes = parse((CONSOLES / entry["file"]).read_bytes())
-        row = table[category(entry)]
-        row["files"] += 1
-        row["corrupted"] += sum(c.corrupted for c in crashes)
-        if entry["title"]:
-            row["found"] += bool(crashes)
-            row["title_right"] += bool(crashes) and crashes[0].matches(entry["title"])
-        else:
-            row["false_reports"] += len(crashes)
+        for name in categories(entry):
+            _count(table[name], entry, crashes)
     return {name: dict(row) for name, row in sorted(table.items())}
+
+
+def _count(row: dict[str, int], entry: dict[str, str], crashes: list[Crash]) -> None:
+    row["files"] += 1
+    row["corrupted"] += sum(c.corrupted for c in crashes)
+    if entry["title"]:
+        row["found"] += bool(crashes)
+        row["title_right"] += bool(crashes) and crashes[0].matches(entry["title"])
+        row["first_corrupted"] += bool(crashes) and crashes[0].corrupted
+    else:
+        row["false_reports"] += len(crashes)
+        row["files_with_false"] += bool(crashes)
 
 
 def main() -> None:
@@ -49,10 +70,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(table))
         return
-    columns = ("files", "found", "title_right", "false_reports", "corrupted")
-    print(f"{'category':24}" + "".join(f"{c:>14}" for c in columns))
+    columns = ("files", "found", "title_right", "first_corrupted", "false_reports", "corrupted")
+    print(f"{'category':26}" + "".join(f"{c:>16}" for c in columns))
     for name, row in table.items():
-        print(f"{name:24}" + "".join(f"{row.get(c, 0):>14}" for c in columns))
+        print(f"{name:26}" + "".join(f"{row.get(c, 0):>16}" for c in columns))
 
 
 if __name__ == "__main__":
