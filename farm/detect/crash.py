@@ -14,6 +14,7 @@ Line numbers (`Crash.start_line`) are 1-based, like ``grep -n``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -405,6 +406,7 @@ def _describe(text: str, oops: Oops) -> _Title:
     return best
 
 
+@functools.lru_cache(maxsize=4096)  # titles repeat: a crash loop prints the same one
 def _clean_title(title: str) -> str:
     for pattern, replacement in rules.TITLE_REPLACEMENTS:
         while True:
