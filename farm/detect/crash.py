@@ -18,6 +18,7 @@ import functools
 import hashlib
 import json
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -572,6 +573,27 @@ class _Report:
         )
 
 
+class _Anchors(NamedTuple):
+    """Substrings one of which is in every line holding an oops header. Words starting
+    with a capital go into one regex (few places in a text start with a capital, so it
+    scans fast); the rest are looked for one by one (str.find), each scanning the text once."""
+
+    capitalised: re.Pattern[str]
+    others: tuple[str, ...]
+
+
+def _anchors(oopses: tuple[Oops, ...]) -> _Anchors:
+    words = {"BUG" if "BUG" in o.header else o.header for o in oopses}
+    capitalised = sorted(w for w in words if w[0].isupper())
+    return _Anchors(
+        re.compile("|".join(map(re.escape, capitalised))),
+        tuple(sorted(w for w in words if not w[0].isupper())),
+    )
+
+
+_ANCHORS = {False: _anchors(oopses.OOPSES), True: _anchors((*oopses.OOPSES, oopses.OOM))}
+
+
 class CrashStream:
     """Feed console lines one at a time; get each crash once its report has ended.
 
@@ -587,7 +609,9 @@ class CrashStream:
         self._open: list[_Report] = []
         self._line_no = 0
         self._last: dict[str, tuple[str, int]] = {}  # context -> (title, last line) emitted
-        self._recent: list[str] = []  # the raw lines just before, for a report's preamble
+        # The raw lines just before, for a report's preamble.
+        self._recent: deque[str] = deque(maxlen=_PREAMBLE_LINES)
+        self._anchors = _ANCHORS[report_oom]
 
     def feed(self, line: str) -> list[Crash]:
         """Consume one line (its newline optional); return the crashes it completed."""
@@ -597,13 +621,18 @@ class CrashStream:
         crashes = []
         # A daemon's or the harness's line is never the kernel's.
         if console is not None:
-            oops = _find_oops(console.text, self._oopses)
+            oops = self._find_oops(console.text)
             if oops is not None or self._open:
                 crashes = self._emit(self._route(console, oops))
         self._recent.append(line)
-        if len(self._recent) > _PREAMBLE_LINES:
-            del self._recent[0]
         return crashes
+
+    def _find_oops(self, text: str) -> Oops | None:
+        # Most lines hold no header: the anchors say so faster than trying every header.
+        anchors = self._anchors
+        if anchors.capitalised.search(text) is None and not any(w in text for w in anchors.others):
+            return None
+        return _find_oops(text, self._oopses)
 
     def flush(self) -> list[Crash]:
         """End of input (or the host died): emit every open report."""
@@ -621,7 +650,7 @@ class CrashStream:
         if count == 0:
             return
         self._line_no += count
-        self._recent = [*self._recent, *(line.rstrip("\r") for line in tail)][-_PREAMBLE_LINES:]
+        self._recent.extend(line.rstrip("\r") for line in tail)
 
     def _route(self, console: _Console, oops: Oops | None) -> list[_Report]:
         line = console.text
@@ -708,27 +737,6 @@ def _continues(text: str, oops: Oops) -> bool:
     if any(pattern.search(text) for pattern in rules.REPORT_CONTINUATIONS):
         return True
     return not any(rule.title.search(text) for rule in oops.rules)
-
-
-class _Anchors(NamedTuple):
-    """Substrings one of which is in every line holding an oops header. Words starting
-    with a capital go into one regex (few places in a text start with a capital, so it
-    scans fast); the rest are looked for one by one (str.find), each scanning the text once."""
-
-    capitalised: re.Pattern[str]
-    others: tuple[str, ...]
-
-
-def _anchors(oopses: tuple[Oops, ...]) -> _Anchors:
-    words = {"BUG" if "BUG" in o.header else o.header for o in oopses}
-    capitalised = sorted(w for w in words if w[0].isupper())
-    return _Anchors(
-        re.compile("|".join(map(re.escape, capitalised))),
-        tuple(sorted(w for w in words if not w[0].isupper())),
-    )
-
-
-_ANCHORS = {False: _anchors(oopses.OOPSES), True: _anchors((*oopses.OOPSES, oopses.OOM))}
 
 
 class _Scanner:
