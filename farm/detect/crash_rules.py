@@ -7,7 +7,8 @@ Each `Oops` is keyed by a header substring that marks a report start; its rules 
 turn the report text into a title. Pattern tokens:
 
 - ``<PC>``   a bracketed program counter, ``[<ffffffff81234567>]``
-- ``<FUNC>`` a function name followed by ``+`` or ``.`` (captured)
+- ``<FUNC>`` a function name followed by ``+`` or ``.``, or decoded as ``func (file.c:1)``
+  (captured)
 - ``<SRC>``  a ``path/file.c:123`` source position (captured)
 
 Title templates use 1-based positional fields: ``{1}`` is the first capture of the title
@@ -24,7 +25,8 @@ from dataclasses import dataclass
 
 def rx(pattern: str) -> re.Pattern[str]:
     pattern = pattern.replace("<PC>", r"\[\<?(?:0x)?[0-9a-f]+\>?\]")
-    pattern = pattern.replace("<FUNC>", r"([a-zA-Z0-9_]+)(?:\.|\+)")
+    # "func+0x1/0x2", "func.isra.0+...", or decoded: "func (path/file.c:123)"
+    pattern = pattern.replace("<FUNC>", r"([a-zA-Z0-9_]+)(?:\.|\+| \((?=[^()\s]+:[0-9]))")
     pattern = pattern.replace("<SRC>", r"([a-zA-Z0-9\-_/.]+\.[a-z]+:[0-9]+)")
     return re.compile(pattern)
 
@@ -100,8 +102,6 @@ STACK_STARTS = tuple(
 FRAME_RES = (
     rx(r"^ *(?:<PC> ){0,2}<FUNC>"),
     rx(r"^ *<PC> \(([a-zA-Z0-9_.]+)\) from <PC> \(<FUNC>"),  # arm: "pc (f) from pc (g+"
-    # decode_stacktrace.sh output (test robot reports): "func (path/file.c:123)"
-    re.compile(r"^ *([a-zA-Z_][a-zA-Z0-9_.]*) \([^()\s]+\.[chS]:[0-9]+"),
 )
 # Fault-injection stacks interleave with reports and make them unreliable.
 CORRUPTED_LINES = (rx(r"^( \[\<?(?:0x)?[0-9a-f]+\>?\])? should_fail(slab)?(\.[a-z0-9.]+)?\+0x"),)

@@ -38,7 +38,8 @@ def test_the_first_crash_of_a_real_console_gets_the_expected_title(name: str) ->
     found = crashes(name)
     assert found, f"{name}: the crash was missed"
     assert found[0].matches(ENTRIES[name]["title"]), found[0].title
-    assert not found[0].corrupted, found[0].corrupted_reason
+    # A report the source cut short is corrupted; expected.toml says so where it is.
+    assert found[0].corrupted == ENTRIES[name].get("corrupted", False), found[0].corrupted_reason
 
 
 @pytest.mark.parametrize("name", CLEAN)
