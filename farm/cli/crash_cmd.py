@@ -37,7 +37,8 @@ def parse_cmd(
 
     Lists each title once, at its first occurrence, with a count. Exits 0 whether or
     not crashes are found; --json prints every occurrence as
-    {"crashes": [{"title", "kind", "corrupted", "frames", "start_line", "file"}]},
+    {"crashes": [{"title", "kind", "corrupted", "corrupted_reason", "frames", "start_line",
+    "file"}]},
     start_line counting from 1.
     """
     if vmlinux is not None and system_map is None:
@@ -61,7 +62,7 @@ def parse_cmd(
         if not crashes:
             click.echo(f"{log}: no crash")
         for c, count in crashes:
-            flag = " [corrupted]" if c.corrupted else ""
+            flag = f" [corrupted: {c.corrupted_reason}]" if c.corrupted else ""
             times = f" x{count}" if count > 1 else ""
             line = f"{log}:{c.start_line}: {c.title}{flag} ({c.kind}, {c.signature}){times}"
             click.echo(printable(line))

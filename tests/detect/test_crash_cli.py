@@ -95,3 +95,16 @@ def test_the_report_keeps_the_diagnostic_line_printed_before_cut_here(
     _, out, _ = run(["crash", "parse", "--report", str(demo)], capsys)
     report = out.split("kernel BUG at lib/list_debug.c:53!", 1)[0]
     assert "list_del corruption, ffffea0000118098->next is LIST_POISON1" in report
+
+
+def test_a_corrupted_report_says_why_in_the_listing_and_in_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The robot's real excerpt stops right after "Call Trace:": the stack is missing.
+    consoles = Path(__file__).resolve().parents[1] / "fixtures/consoles"
+    log = consoles / "lkp_dmesg_x_xfs_asswarn_with_user_lines.log"
+    _, out, _ = run(["crash", "parse", str(log)], capsys)
+    assert "WARNING in asswarn [corrupted: the report has no stack frames" in out
+    _, out, _ = run(["crash", "parse", "--json", str(log)], capsys)
+    [crash] = json.loads(out)["crashes"]
+    assert crash["corrupted"] and crash["corrupted_reason"].startswith("the report has no stack")
