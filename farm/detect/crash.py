@@ -583,7 +583,8 @@ class _Anchors(NamedTuple):
 
 
 def _anchors(oopses: tuple[Oops, ...]) -> _Anchors:
-    words = {"BUG" if "BUG" in o.header else o.header for o in oopses}
+    # One word for several headers: "kernel BUG", "BUG:", "Kernel panic", "panic:", ...
+    words = {next((w for w in ("BUG", "panic") if w in o.header), o.header) for o in oopses}
     capitalised = sorted(w for w in words if w[0].isupper())
     return _Anchors(
         re.compile("|".join(map(re.escape, capitalised))),
