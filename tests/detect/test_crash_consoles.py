@@ -133,3 +133,21 @@ def test_a_short_monotonic_journal_keeps_kernel_lines_and_their_frames() -> None
     ]
     [crash] = parse("\n".join(lines))
     assert crash.title == "WARNING in skb_release_head_state" and not crash.corrupted
+
+
+def test_firmware_and_bootloader_warning_lines_without_kernel_context_are_not_crashes() -> None:
+    # FreeBSD's and ARM trusted firmware's own "WARNING:"/"INFO:" lines on a serial
+    # console: no printk timestamp, no cut here, no registers or stack after them.
+    freebsd = (CONSOLES / "clean_freebsd_oci_a1_dmesg.log").read_text().splitlines()
+    assert freebsd[11] == "WARNING: WITNESS option enabled, expect reduced performance."
+    firmware = (CONSOLES / "clean_arm64_rg353v_uboot_serial.log").read_bytes().splitlines()
+    assert firmware[77].startswith(b"INFO:    Preloader serial")
+    assert crashes("clean_freebsd_oci_a1_dmesg.log") == ()
+    assert crashes("clean_arm64_rg353v_uboot_serial.log") == ()
+
+
+def test_the_same_warning_line_with_kernel_context_is_a_crash() -> None:
+    # The untimestamped arm64 oops on the same kind of console is found: its registers
+    # and call trace show the kernel printed it.
+    [crash] = crashes("arm64_raw_serial_untimestamped_faulty_write.log")
+    assert crash.start_line == 151
