@@ -141,7 +141,7 @@ def test_firmware_and_bootloader_warning_lines_without_kernel_context_are_not_cr
     freebsd = (CONSOLES / "clean_freebsd_oci_a1_dmesg.log").read_text().splitlines()
     assert freebsd[11] == "WARNING: WITNESS option enabled, expect reduced performance."
     firmware = (CONSOLES / "clean_arm64_rg353v_uboot_serial.log").read_bytes().splitlines()
-    assert firmware[77].startswith(b"INFO:    Preloader serial")
+    assert b"INFO:    Preloader serial" in firmware[77]
     assert crashes("clean_freebsd_oci_a1_dmesg.log") == ()
     assert crashes("clean_arm64_rg353v_uboot_serial.log") == ()
 
