@@ -552,9 +552,7 @@ class _Report:
         if not reason and _lacks_stack(text, described.rule):
             reason = "the report has no stack frames where its kind prints some"
         if reason and self.interrupted and described.rule and described.rule.stack:
-            reason = "another oops started before this one printed its stack: " + (
-                "two reports interleave without printk caller ids"
-            )
+            reason = "another oops started before its stack: reports interleave without caller ids"
         if not reason:
             reason = self._interleaving(text)
         stack = described.rule.stack if described.rule else None

@@ -105,7 +105,7 @@ def test_two_cpus_oopses_interleaved_without_caller_ids_are_flagged_corrupted_wi
     mixed = [line for pair in zip(oops, warning, strict=False) for line in pair]
     cut, merged = parse("\n".join(mixed))
     assert cut.title.startswith("BUG: unable to handle kernel NULL pointer dereference")
-    assert cut.corrupted and "interleave without printk caller ids" in cut.corrupted_reason
+    assert cut.corrupted and "interleave without caller ids" in cut.corrupted_reason
     assert merged.corrupted and "interleaved without printk caller ids" in merged.corrupted_reason
     assert "CPU 0 PID 114" in merged.corrupted_reason and "CPU 2 PID 35" in merged.corrupted_reason
     # Each report alone is not corrupted.
