@@ -65,7 +65,7 @@ def collect_trailers(
             continue
         for trailer in _given(reply, collected.ignored):
             for number in targets[target]:
-                if trailer not in collected.by_patch[number]:
+                if trailer.line not in {t.line for t in collected.by_patch[number]}:
                     collected.by_patch[number].append(trailer)
     return collected
 
