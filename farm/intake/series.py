@@ -348,7 +348,8 @@ def _cover_key(
     mine = [p for p in found.patches if cover.message_id in set(thread.ancestors(p.mail))]
     if not mine:
         lonely = [
-            k for k, (covers, patches) in buckets.items()
+            k
+            for k, (covers, patches) in buckets.items()
             if patches and not covers and k[1] == key[1] and k != key
         ]
         if len(lonely) != 1:

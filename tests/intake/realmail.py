@@ -62,7 +62,9 @@ def _compare(expected: dict[str, Any], series: ParsedSeries) -> list[str]:
         "subject": series.patches[0].subject if series.patches else None,
         "cover": series.cover.message_id if series.cover else None,
     }
-    return [f"{k} {got[k]!r} != {expected[k]!r}" for k in got if k in expected and got[k] != expected[k]]
+    return [
+        f"{k} {got[k]!r} != {expected[k]!r}" for k in got if k in expected and got[k] != expected[k]
+    ]
 
 
 def table(verdicts: list[Verdict]) -> list[tuple[str, int, int]]:

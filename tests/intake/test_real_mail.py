@@ -15,11 +15,7 @@ from .realmail import CORPUS, expectations, judge, table
 
 
 def test_every_file_of_the_corpus_has_a_written_answer() -> None:
-    files = {
-        str(p.relative_to(CORPUS))
-        for p in CORPUS.rglob("*")
-        if p.suffix in (".mbox", ".eml")
-    }
+    files = {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.suffix in (".mbox", ".eml")}
     assert files == {e["path"] for e in expectations()}
 
 
