@@ -194,7 +194,7 @@ def resolve_base_ref(config: FarmConfig, tree: Path, base: str | None, series: P
     if ref is None:
         raise UserError(
             f"series {series.label} names no base-commit and none was given",
-            hint="farm submit SERIES --base v6.15-rc5   # the commit the series was written on",
+            hint="farm submit SERIES --base v6.15-rc5   # or --guess-base to find it in the tree",
         )
     return ref
 
