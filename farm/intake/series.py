@@ -491,8 +491,9 @@ def _add_trailers(series: ParsedSeries, replies: list[Mail], thread: Thread) -> 
     without_present(collected, {p.index: p.mail.body for p in series.patches})
     series.trailers = {n: t for n, t in collected.by_patch.items() if t}
     if collected.ignored:
+        count = len(collected.ignored)
         series.warnings.append(
-            f"ignored {len(collected.ignored)} trailers not given by their sender: "
+            f"ignored {count} trailer{'s' if count > 1 else ''} not given by the sender: "
             + "; ".join(collected.ignored[:3])
         )
 
