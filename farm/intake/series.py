@@ -9,6 +9,7 @@ warning that says so. The trailers ``git format-patch --base`` and b4 write
 
 from __future__ import annotations
 
+import functools
 import re
 import tempfile
 from collections import defaultdict
@@ -439,6 +440,7 @@ def same_change(a: str, b: str) -> bool:
     return ids[0] is not None and ids[0] == ids[1]
 
 
+@functools.lru_cache(maxsize=1024)  # a slot's copies are compared pairwise, more than once
 def diff_patch_id(diff: str) -> str | None:
     """``git patch-id --stable`` of one diff (git needs no repository for it); None
     when git finds no change in it."""

@@ -147,6 +147,7 @@ def test_a_file_named_like_a_message_id_is_read_as_a_file(
     assert "fetching" not in result.err
 
 
+@pytest.mark.slow
 def test_standard_input_is_read_with_a_dash(farm_toml: Path) -> None:
     """As in ``b4 am -o - MSGID | farm submit -`` (a real process and a real pipe)."""
     done = subprocess.run(
@@ -185,6 +186,7 @@ def without_base_commit(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_guess_base_finds_the_commit_the_diffs_start_from(
     farm: Farm, tree: Path, upstream: Upstream, tmp_path: Path
 ) -> None:
@@ -226,3 +228,32 @@ def test_a_series_from_lore_is_applied_and_series_show_lists_its_trailers(
     text = farm("series", "show", str(series_id)).out
     assert "      Tested-by: Tess Ter <tess@example.com>" in text
     assert git(tree, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "url"),
+    [
+        ("<20231114.1-a@x.org>", "https://lore.example/all/20231114.1-a@x.org/t.mbox.gz"),
+        ("20231114.1-a@x.org", "https://lore.example/all/20231114.1-a@x.org/t.mbox.gz"),
+        (
+            "https://lore.kernel.org/linux-mm/20231114.1-a@x.org/T/#u",
+            "https://lore.kernel.org/linux-mm/20231114.1-a@x.org/t.mbox.gz",
+        ),
+        (
+            "https://lore.kernel.org/r/20231114.1-a@x.org",
+            "https://lore.kernel.org/all/20231114.1-a@x.org/t.mbox.gz",
+        ),
+        (
+            "https://lore.kernel.org/all/a%2Bb%25c@x.org/",
+            "https://lore.kernel.org/all/a+b%25c@x.org/t.mbox.gz",
+        ),
+    ],
+)
+def test_message_ids_and_lore_urls_name_the_threads_mbox(text: str, url: str) -> None:
+    target = lore_target(text, "https://lore.example/")
+    assert target is not None and target.url == url
+
+
+@pytest.mark.parametrize("text", ["series.mbox", "-", "patches/", "~/mail/x@y/cur"])
+def test_paths_are_not_message_ids(text: str) -> None:
+    assert lore_target(text, "https://lore.example") is None
