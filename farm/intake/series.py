@@ -245,7 +245,7 @@ def group_series(
     chosen = groups[-1]
     series = _build(chosen)
     _add_trailers(series, found.replies, thread)
-    skipped = len(found.replies) + len(found.pulls)
+    skipped = len(found.replies)
     notes = [f"ignored {skipped} replies or other messages without a patch"] if skipped else []
     series.warnings[:0] = [*notes, *found.warnings]
     if len(groups) > 1:
@@ -315,11 +315,12 @@ def _nothing_to_apply(found: _Sorted, count: int, source: str) -> UserError:
     )
 
 
+_Buckets = dict[tuple[int, int], tuple[list[Mail], list[PatchMail]]]
+
+
 def _sendings(found: _Sorted, thread: Thread) -> list[_Group]:
     """Patches and covers in sendings: by version and total, then by thread and date."""
-    buckets: dict[tuple[int, int], tuple[list[Mail], list[PatchMail]]] = defaultdict(
-        lambda: ([], [])
-    )
+    buckets: _Buckets = defaultdict(lambda: ([], []))
     for patch in found.patches:
         buckets[(patch.info.version, patch.info.total or 1)][1].append(patch)
     for info, cover in found.covers:
@@ -333,11 +334,7 @@ def _sendings(found: _Sorted, thread: Thread) -> list[_Group]:
 
 
 def _cover_key(
-    info: SubjectInfo,
-    cover: Mail,
-    found: _Sorted,
-    thread: Thread,
-    buckets: dict[tuple[int, int], tuple[list[Mail], list[PatchMail]]],
+    info: SubjectInfo, cover: Mail, found: _Sorted, thread: Thread, buckets: _Buckets
 ) -> tuple[int, int]:
     """The bucket of a cover. A cover whose version or total differs from its patches'
     (``[PATCH v2 00/48]`` over ``[PATCH NN/48]``) goes with the patches threaded to it,
@@ -355,22 +352,20 @@ def _cover_key(
         ]
         if len(lonely) != 1:
             return key
-        mine = buckets[lonely[0]][1]
-    theirs = (mine[0].info.version, mine[0].info.total or 1)
+        mine = list(buckets[lonely[0]][1])
+    theirs = next(k for k, (_, patches) in buckets.items() if any(p is mine[0] for p in patches))
+    said = f"cover letter {cover.message_id} says {cover.subject[:80]!r} but its patches"
     if any(p.info.has_version for p in mine) or not info.has_version:
         found.warnings.append(
-            f"cover letter {cover.message_id} says {cover.subject[:80]!r} but its patches "
-            f"are v{theirs[0]} of {theirs[1]}; keeping the patches' numbering"
+            f"{said} are v{theirs[0]} of {theirs[1]}; keeping the patches' numbering"
         )
         return theirs
     moved = (info.version, theirs[1])
-    found.warnings.append(
-        f"cover letter {cover.message_id} says {cover.subject[:80]!r} but its patches name "
-        f"no version; taking v{info.version} from the cover"
-    )
-    patches = buckets.pop(theirs)[1]
-    for patch in patches:
-        buckets[moved][1].append(patch)
+    found.warnings.append(f"{said} name no version; taking v{info.version} from the cover")
+    taken = {id(p) for p in mine}
+    for _, patches in buckets.values():
+        patches[:] = [p for p in patches if id(p) not in taken]
+    buckets[moved][1].extend(mine)
     return moved
 
 
