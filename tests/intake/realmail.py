@@ -34,13 +34,20 @@ def answer(path: Path) -> tuple[str, ParsedSeries | None, str]:
     try:
         series = group_series(read_mails(path), source=path.name)
     except UserError as error:
-        kind = "pull-request" if "pull request" in error.message else "no-patches"
-        return kind, None, error.message
+        return _refusal(error.message), None, error.message
     try:
         series.check_complete(allow_incomplete=False)
     except UserError as error:
         return "incomplete", series, error.message
     return "series", series, "; ".join(series.warnings)
+
+
+def _refusal(message: str) -> str:
+    if "is a pull request" in message:
+        return "pull-request"
+    if "no patches among" in message or "no mail messages found" in message:
+        return "no-patches"
+    return "error"
 
 
 def judge(expected: dict[str, Any]) -> Verdict:
