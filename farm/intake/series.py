@@ -81,6 +81,8 @@ class ParsedSeries:
     warnings: list[str] = field(default_factory=list)
     trailers: dict[int, list[Trailer]] = field(default_factory=dict)
     """Trailers given in replies, by patch number (see farm.intake.trailers)."""
+    without_diff: list[int] = field(default_factory=list)
+    """Missing patches whose number came in a mail without a diff (taken as a reply)."""
 
     @property
     def missing(self) -> list[int]:
@@ -99,6 +101,8 @@ class ParsedSeries:
         problems = []
         if self.missing:
             problems.append(f"missing patch {few_numbers(self.missing)} of {self.total}")
+        if self.without_diff:
+            problems.append(f"patch {few_numbers(self.without_diff)} came without a diff")
         if self.duplicates:
             problems.append(f"patch {few_numbers(self.duplicates)} sent twice with different diffs")
         if not problems:
@@ -225,6 +229,7 @@ class _Sorted:
     replies: list[Mail] = field(default_factory=list)
     pulls: list[Mail] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    without_diff: list[SubjectInfo] = field(default_factory=list)
 
 
 def group_series(
@@ -245,6 +250,13 @@ def group_series(
     chosen = groups[-1]
     series = _build(chosen)
     _add_trailers(series, found.replies, thread)
+    series.without_diff = sorted(
+        {
+            i.index
+            for i in found.without_diff
+            if i.index in series.missing and (i.version, i.total) == (chosen.version, chosen.total)
+        }
+    )
     skipped = len(found.replies)
     notes = [f"ignored {skipped} replies or other messages without a patch"] if skipped else []
     series.warnings[:0] = [*notes, *found.warnings]
@@ -265,6 +277,8 @@ def _sort(mails: list[Mail], thread: Thread, max_patches: int) -> _Sorted:
             continue
         if info.is_reply or (info.index != 0 and not diff):
             found.replies.append(mail)  # "Re:", or a "[PATCH]" follow-up with no diff
+            if not info.is_reply and info.index:
+                found.without_diff.append(info)
             continue
         _check_total(info, mail, max_patches)
         if mail.message_id and info.index is not None:

@@ -220,3 +220,20 @@ def test_two_covers_over_unversioned_patches_each_give_their_own_version(
     assert all(".three@" in (p.mail.message_id or "") for p in s.patches)
     assert sum("taking v3 from the cover" in w for w in s.warnings) == 1
     assert "also holds v2 (5 of 5)" in s.warnings[-1]
+
+
+def test_a_numbered_patch_without_a_diff_is_named_when_the_series_is_refused(
+    tmp_path: Path,
+) -> None:
+    text = (MBOXES / "series-v2.mbox").read_text()
+    head, rest = text.split("Subject: [PATCH v2 3/5]", 1)
+    body_end = rest.index("\nFrom ")
+    patch3 = rest[:body_end]
+    path = tmp_path / "empty3.mbox"
+    path.write_text(
+        head + "Subject: [PATCH v2 3/5]" + patch3.split("\ndiff --git")[0] + rest[body_end:]
+    )
+    s = group_series(read_mails(path))
+    assert (s.missing, s.without_diff) == ([3], [3])
+    with pytest.raises(UserError, match="missing patch 3 of 5; patch 3 came without a diff"):
+        s.check_complete(allow_incomplete=False)
