@@ -6,6 +6,9 @@ Builds a repository with N commits (git fast-import), formats them with
 reading the mbox (split + header/body decoding) and grouping it into a series.
 
     .venv/bin/python benchmarks/intake_parse.py [--patches 500] [--repeat 5] [--json]
+
+``--corpus`` instead scores intake on the real-mail corpus (tests/fixtures/mail): the
+share of files whose answer is right, per category, and the time to read them all.
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from farm.git import git
 from farm.intake.mbox import read_mails
 from farm.intake.series import group_series
+from tests.intake.realmail import expectations, judge, table
 
 REPLY = (
     "From r@example.net Wed Nov 15 10:00:00 2023\nFrom: R <r@example.net>\n"
@@ -71,7 +78,11 @@ def main() -> None:
     parser.add_argument("--patches", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--corpus", action="store_true", help="score the real-mail corpus")
     args = parser.parse_args()
+    if args.corpus:
+        corpus(args.json)
+        return
     with tempfile.TemporaryDirectory(prefix="farm-intake-bench-") as tmp:
         start = time.perf_counter()
         mbox = make_mbox(Path(tmp), args.patches)
@@ -113,6 +124,24 @@ def main() -> None:
         f"max {figures['total_seconds_max'] * 1000:.0f} ms over {args.repeat} runs "
         f"({figures['messages_per_second']} messages/s, {figures['megabytes_per_second']} MB/s)"
     )
+
+
+def corpus(as_json: bool) -> None:
+    start = time.perf_counter()
+    verdicts = [judge(e) for e in expectations()]
+    seconds = time.perf_counter() - start
+    rows = table(verdicts)
+    if as_json:
+        figures = {c: {"right": r, "files": n} for c, r, n in rows}
+        print(json.dumps({"categories": figures, "seconds": round(seconds, 3)}, indent=2))
+        return
+    print(f"intake on the real-mail corpus ({len(verdicts)} files, {seconds:.2f} s):")
+    print(f"  {'category':28} {'right':>5} {'files':>5} {'%':>6}")
+    for category, right, files in rows:
+        print(f"  {category:28} {right:5d} {files:5d} {100 * right / files:6.1f}")
+    for verdict in verdicts:
+        if not verdict.right:
+            print(f"  wrong: {verdict.path}: {verdict.why}")
 
 
 if __name__ == "__main__":

@@ -139,6 +139,12 @@ class IntakeConfig(_Strict):
     max_patches: int = Field(
         default=MAX_PATCHES, ge=1, le=100_000, description="longest series farm reads"
     )
+    lore_url: str = Field(
+        default="https://lore.kernel.org",
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="public-inbox archive asked for `farm submit MSGID`",
+    )
+    lore_timeout: float = Field(default=60.0, gt=0, le=3600, description="seconds per fetch")
 
 
 POWER_FIELDS = ("name", "address", "port", "user")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,16 @@ from farm.units import format_duration, parse_duration
 
 
 @click.command()
-@click.argument("path", metavar="SERIES", type=click.Path(path_type=Path))
+@click.argument("source", metavar="SERIES")
 @click.option("--upto", type=click.IntRange(min=1), help="Apply patches 1..N only.")
 @click.option("--patches", "selection", metavar="LIST", help="Apply these patches, e.g. 1-7,9.")
 @click.option("--base", metavar="REF", help="Commit to apply on (default: base-commit:).")
+@click.option(
+    "--guess-base",
+    "guess",
+    is_flag=True,
+    help="Without base-commit: or --base, find the base in the tree from the diffs' blob ids.",
+)
 @click.option("--tree", type=click.Path(path_type=Path, file_okay=False), help="Kernel git tree.")
 @click.option("--hosts", metavar="A,B", help="Hosts to soak on (default: all).")
 @click.option("--load", metavar="NAME", help="Load to run (default: from the config).")
@@ -34,10 +41,11 @@ from farm.units import format_duration, parse_duration
 @click.pass_context
 def submit(
     ctx: click.Context,
-    path: Path,
+    source: str,
     upto: int | None,
     selection: str | None,
     base: str | None,
+    guess: bool,
     tree: Path | None,
     hosts: str | None,
     load: str | None,
@@ -46,18 +54,25 @@ def submit(
     allow_incomplete: bool,
     as_json: bool,
 ) -> None:
-    """Read a patch series (mbox, maildir or format-patch directory) and apply it."""
+    """Read a patch series and apply it.
+
+    SERIES is an mbox, a maildir, a directory of format-patch files, b4's .mbx (its
+    .cover beside it is read too), - for standard input, a Message-ID or a lore URL
+    (the thread is fetched from [intake] lore_url, as b4 am does).
+    """
     config = get_config(ctx)
     plan = _plan(config, hosts, load, soak)
     chosen: dict[str, Any] = {
         "upto": upto,
         "patches": parse_selection(selection, config.intake.max_patches) if selection else None,
         "base": base,
+        "guess": guess,
         "tree": tree,
         "allow_incomplete": allow_incomplete,
+        "stdin": _read_stdin,
     }
     if dry_run:
-        result = intake(config, None, path, dry_run=True, **chosen)
+        result = intake(config, None, source, dry_run=True, progress=_progress, **chosen)
         if as_json:
             emit_json(result.to_json())
             return
@@ -67,9 +82,9 @@ def submit(
     submitted = submit_series(
         config,
         get_store(ctx),
-        path,
+        source,
         **plan,
-        progress=lambda message: click.echo(f"farm: {message}", err=True),
+        progress=_progress,
         **chosen,
     )
     result, runs = submitted.intake, submitted.runs
@@ -79,6 +94,15 @@ def submit(
     _print_result(result)
     click.echo(f"next: {_next_step(result, plan)}")
     click.echo(f"queued runs {', '.join(map(str, runs))}: watch them with `farm status`")
+
+
+def _read_stdin() -> bytes:
+    return sys.stdin.buffer.read()
+
+
+def _progress(message: str) -> None:
+    """Progress goes to standard error, so --json output stays one document."""
+    click.echo(f"farm: {message}", err=True)
 
 
 def _plan(
@@ -185,6 +209,7 @@ def show_series(ctx: click.Context, series_id: int, as_json: bool) -> None:
                     "in_reply_to": p.in_reply_to,
                     "patch_id": p.patch_id,
                     "files": p.files,
+                    "trailers": p.trailers,
                 }
                 for p in row.patches
             ],
@@ -230,6 +255,8 @@ def _print_series(data: dict[str, Any]) -> None:
     for patch in data["patches"]:
         click.echo(f"  {patch['index']:3d} {patch['subject']}")
         click.echo(f"      {patch['author']}  {patch['message_id'] or '(no Message-ID)'}")
+        for trailer in patch["trailers"]:
+            click.echo(f"      {trailer['name']}: {trailer['value']}")
     for app in data["applications"]:
         click.echo(f"  application {app['id']}: {app['branch']} on {app['base_commit'][:12]}")
         click.echo(f"      tree {app['tree']}, worktree {app['worktree']}")

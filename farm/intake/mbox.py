@@ -72,7 +72,23 @@ def read_mails(path: Path) -> list[Mail]:
     return mails
 
 
+def mails_from_bytes(data: bytes, origin: str) -> list[Mail]:
+    """The messages of an mbox held in memory (standard input, a fetched thread)."""
+    parts = split_mbox(data)
+    named = [(raw, f"{origin}#{n}" if len(parts) > 1 else origin) for n, raw in enumerate(parts, 1)]
+    mails = [mail for raw, name in named if (mail := parse_mail(raw, name))]
+    if not mails:
+        raise UserError(
+            f"{origin}: no mail messages found",
+            hint="b4 am -o - <message-id> | farm submit -",
+        )
+    return mails
+
+
 def _sources(path: Path) -> list[tuple[bytes, str]]:
+    if path.is_file() and path.suffix == ".mbx" and path.with_suffix(".cover").is_file():
+        files = [path.with_suffix(".cover"), path]  # what `b4 am -o DIR` writes side by side
+        return [(raw, f.name) for f in files for raw in split_mbox(_read(f))]
     if path.is_dir():
         if (path / "cur").is_dir() or (path / "new").is_dir():
             files = sorted([*_files(path / "cur"), *_files(path / "new")])
@@ -84,15 +100,18 @@ def _sources(path: Path) -> list[tuple[bytes, str]]:
         raise UserError(f"{path}: no such file or directory", hint="farm submit PATH/TO/x.mbox")
     found = []
     for file in files:
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise UserError(f"{file}: cannot read: {exc.strerror}") from exc
-        parts = split_mbox(data)
+        parts = split_mbox(_read(file))
         name = file.name if file == path else str(file.relative_to(path))
         for n, raw in enumerate(parts, 1):
             found.append((raw, f"{name}#{n}" if len(parts) > 1 else name))
     return found
+
+
+def _read(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{file}: cannot read: {exc.strerror}") from exc
 
 
 def _files(directory: Path) -> list[Path]:

@@ -9,16 +9,22 @@ warning that says so. The trailers ``git format-patch --base`` and b4 write
 
 from __future__ import annotations
 
+import functools
 import re
+import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from farm.config import MAX_PATCHES
 from farm.errors import UserError
+from farm.git import git
 from farm.intake.mbox import Mail, clean
 from farm.intake.subject import SubjectInfo, parse_subject
+from farm.intake.thread import Thread, mail_time
+from farm.intake.trailers import Trailer, collect_trailers, without_present
 
 _DIFF_START = re.compile(r"^(?:diff --git |--- \S[^\n]*\n\+\+\+ )", re.MULTILINE)
 _FILE_LINE = re.compile(
@@ -30,6 +36,12 @@ _BASE = re.compile(r"^base-commit:[ \t]*([0-9a-f]{7,64})[ \t]*$", re.MULTILINE)
 _PREREQ = re.compile(r"^prerequisite-patch-id:[ \t]*([0-9a-f]{40,64})[ \t]*$", re.MULTILINE)
 _CHANGE_ID = re.compile(r"^change-id:[ \t]*(\S{1,200})[ \t]*$", re.MULTILINE)
 _PLACEHOLDER = "*** SUBJECT HERE ***"
+# What git request-pull writes: a pull request, even when a diff follows.
+_PULL = re.compile(
+    r"^(?:The following changes since commit [0-9a-f]{7,}|"
+    r"are available in the [Gg]it repository at:?)[ \t]*$",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,10 @@ class ParsedSeries:
     change_id: str | None = None
     duplicates: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    trailers: dict[int, list[Trailer]] = field(default_factory=dict)
+    """Trailers given in replies, by patch number (see farm.intake.trailers)."""
+    without_diff: list[int] = field(default_factory=list)
+    """Missing patches whose number came in a mail without a diff (taken as a reply)."""
 
     @property
     def missing(self) -> list[int]:
@@ -85,6 +101,8 @@ class ParsedSeries:
         problems = []
         if self.missing:
             problems.append(f"missing patch {few_numbers(self.missing)} of {self.total}")
+        if self.without_diff:
+            problems.append(f"patch {few_numbers(self.without_diff)} came without a diff")
         if self.duplicates:
             problems.append(f"patch {few_numbers(self.duplicates)} sent twice with different diffs")
         if not problems:
@@ -133,7 +151,10 @@ class ParsedSeries:
                 "base_commit": self.base_commit,
                 "cover_message_id": self.cover.message_id if self.cover else None,
             },
-            "patches": [p.summary() for p in (self.patches if selected is None else selected)],
+            "patches": [
+                {**p.summary(), "trailers": [t.line for t in self.trailers.get(p.index, [])]}
+                for p in (self.patches if selected is None else selected)
+            ],
             "missing": self.missing,
             "warnings": self.warnings,
         }
@@ -171,19 +192,44 @@ def few_numbers(values: Sequence[int]) -> str:
 
 @dataclass
 class _Group:
+    """One sending of a series: a cover (or patch 1) and the patches threaded to it."""
+
     version: int
     total: int
+    anchor: Mail | None = None
     covers: list[Mail] = field(default_factory=list)
     patches: dict[int, list[PatchMail]] = field(default_factory=lambda: defaultdict(list))
+    threaded: bool = True
+    """Every patch replies to the anchor (none was placed by its date alone)."""
 
     @property
     def complete(self) -> bool:
         return len(self.patches) == self.total and all(
-            len({p.diff for p in found}) == 1 for found in self.patches.values()
+            len(distinct_changes(found)) == 1 for found in self.patches.values()
         )
 
-    def describe(self) -> str:
-        return f"v{self.version} ({len(self.patches)} of {self.total})"
+    @property
+    def time(self) -> float:
+        mails = [self.anchor] if self.anchor else [p.mail for f in self.patches.values() for p in f]
+        return max((mail_time(m) for m in mails), default=0.0)
+
+    def describe(self, named: bool = False) -> str:
+        text = f"v{self.version} ({len(self.patches)} of {self.total})"
+        if named and self.anchor:
+            text += f" {self.anchor.message_id or self.anchor.origin} of {self.anchor.date}"
+        return text
+
+
+@dataclass
+class _Sorted:
+    """The mail of an mbox by kind."""
+
+    covers: list[tuple[SubjectInfo, Mail]] = field(default_factory=list)
+    patches: list[PatchMail] = field(default_factory=list)
+    replies: list[Mail] = field(default_factory=list)
+    pulls: list[Mail] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    without_diff: list[SubjectInfo] = field(default_factory=list)
 
 
 def group_series(
@@ -191,50 +237,228 @@ def group_series(
 ) -> ParsedSeries:
     """The one series in ``mails``: the newest complete version, else the newest.
 
-    A subject numbering more than ``max_patches`` is refused before any slot is made.
+    Replies are never patches. Of two sendings of one version, the one threaded to its
+    cover wins, then the later. A subject numbering more than ``max_patches`` is
+    refused before any slot is made; a pull request is refused with a hint.
     """
-    groups: dict[tuple[int, int], _Group] = {}
-    skipped = 0
+    thread = Thread.of(mails)
+    found = _sort(mails, thread, max_patches)
+    groups = _sendings(found, thread)
+    if not groups:
+        raise _nothing_to_apply(found, len(mails), source)
+    groups.sort(key=lambda g: (g.complete, g.version, g.threaded, g.time, len(g.patches)))
+    chosen = groups[-1]
+    series = _build(chosen)
+    _add_trailers(series, found.replies, thread)
+    series.without_diff = sorted(
+        {
+            i.index
+            for i in found.without_diff
+            if i.index in series.missing and (i.version, i.total) == (chosen.version, chosen.total)
+        }
+    )
+    skipped = len(found.replies)
+    notes = [f"ignored {skipped} replies or other messages without a patch"] if skipped else []
+    series.warnings[:0] = [*notes, *found.warnings]
+    if len(groups) > 1:
+        series.warnings.append(_choice(groups, source))
+    return series
+
+
+def _sort(mails: list[Mail], thread: Thread, max_patches: int) -> _Sorted:
+    found = _Sorted()
+    numbered: set[str] = set()
+    unnumbered: list[PatchMail] = []
     for mail in mails:
         info = parse_subject(mail.subject)
         diff = _diff(mail.body)
-        if info.is_reply or not (info.is_patch or diff):
-            skipped += 1
+        if info.pull or (info.index is None and not info.is_reply and _PULL.search(mail.body)):
+            found.pulls.append(mail)
             continue
-        total = info.total or 1
-        if total > max_patches:
-            raise UserError(
-                f"{mail.origin}: subject {mail.subject[:100]!r} numbers too long a series: "
-                f"farm reads at most {max_patches} patches",
-                hint="check the subject line; for a longer series raise [intake] max_patches",
-            )
-        group = groups.setdefault((info.version, total), _Group(info.version, total))
+        if info.is_reply or (info.index != 0 and not diff):
+            found.replies.append(mail)  # "Re:", or a "[PATCH]" follow-up with no diff
+            if not info.is_reply and info.index:
+                found.without_diff.append(info)
+            continue
+        _check_total(info, mail, max_patches)
+        if mail.message_id and info.index is not None:
+            numbered.add(mail.message_id)
         if info.index == 0:
-            group.covers.append(mail)
+            found.covers.append((info, mail))
+        elif info.index is None:
+            unnumbered.append(_patch(1, info, mail, diff))
         else:
-            group.patches[info.index or 1].append(_patch(info.index or 1, info, mail, diff))
-    candidates = sorted(
-        (g for g in groups.values() if g.patches),
-        key=lambda g: (g.complete, g.version, len(g.patches)),
-        reverse=True,
-    )
-    if not candidates:
+            found.patches.append(_patch(info.index, info, mail, diff))
+    for patch in unnumbered:
+        parent = thread.parent_here(patch.mail)
+        # An unnumbered diff answering a numbered patch or cover is a suggestion in the
+        # discussion, and so is a diff without a [PATCH] subject answering anything.
+        if parent and (parent.message_id in numbered or not patch.info.is_patch):
+            found.replies.append(patch.mail)
+        else:
+            found.patches.append(patch)
+    if found.pulls and found.patches:
+        found.warnings.append(f"ignored {len(found.pulls)} pull requests among the patches")
+    return found
+
+
+def _check_total(info: SubjectInfo, mail: Mail, max_patches: int) -> None:
+    if (info.total or 1) > max_patches:
         raise UserError(
-            f"{source}: no patches among {len(mails)} messages "
-            f"(subjects like '[PATCH 1/3] ...' carrying a diff; {skipped} replies or other mail)",
-            hint="check the file is the series itself, e.g. b4 am -o . <message-id>",
+            f"{mail.origin}: subject {mail.subject[:100]!r} numbers too long a series: "
+            f"farm reads at most {max_patches} patches",
+            hint="check the subject line; for a longer series raise [intake] max_patches",
         )
-    chosen = candidates[0]
-    series = _build(chosen)
-    if skipped:
-        series.warnings.insert(0, f"ignored {skipped} replies or other messages without a patch")
-    if len(candidates) > 1:
-        others = ", ".join(g.describe() for g in candidates[1:])
-        newest = max(g.version for g in candidates)
-        why = "newest complete" if chosen.version < newest else "newest"
-        using = f"using {chosen.describe()}, the {why}"
-        series.warnings.append(f"{source} also holds {others}; {using}")
-    return series
+
+
+def _nothing_to_apply(found: _Sorted, count: int, source: str) -> UserError:
+    if found.pulls:
+        pull = found.pulls[0]
+        return UserError(
+            f"{source}: {pull.subject[:100]!r} is a pull request, not a patch series: "
+            "farm applies and bisects patches one by one, and a pull squashed into one "
+            "diff cannot be bisected",
+            hint="fetch the branch it names and submit its commits: "
+            "git fetch URL BRANCH && git format-patch -o DIR BASE..FETCH_HEAD && farm submit DIR",
+        )
+    return UserError(
+        f"{source}: no patches among {count} messages "
+        f"(subjects like '[PATCH 1/3] ...' carrying a diff; {len(found.replies)} replies "
+        "or other mail)",
+        hint="check the file is the series itself, e.g. b4 am -o . <message-id>",
+    )
+
+
+_Buckets = dict[tuple[int, int], tuple[list[Mail], list[PatchMail]]]
+
+
+def _sendings(found: _Sorted, thread: Thread) -> list[_Group]:
+    """Patches and covers in sendings: by version and total, then by thread and date."""
+    buckets: _Buckets = defaultdict(lambda: ([], []))
+    for patch in found.patches:
+        buckets[(patch.info.version, patch.info.total or 1)][1].append(patch)
+    for info, cover in found.covers:
+        key = _cover_key(info, cover, found, thread, buckets)
+        buckets[key][0].append(cover)
+    groups = []
+    for (version, total), (covers, patches) in buckets.items():
+        if patches:
+            groups += _split(version, total, covers, patches, thread)
+    return [g for g in groups if g.patches]
+
+
+def _cover_key(
+    info: SubjectInfo, cover: Mail, found: _Sorted, thread: Thread, buckets: _Buckets
+) -> tuple[int, int]:
+    """The bucket of a cover. A cover whose version or total differs from its patches'
+    (``[PATCH v2 00/48]`` over ``[PATCH NN/48]``) goes with the patches threaded to it,
+    or, unthreaded, with the one cover-less set of the same total; the patches take
+    the cover's version when they name none. Either way a warning says so."""
+    key = (info.version, info.total or 1)
+    if buckets[key][1]:
+        return key
+    mine = [p for p in found.patches if cover.message_id in set(thread.ancestors(p.mail))]
+    if not mine:
+        lonely = [
+            k
+            for k, (covers, patches) in buckets.items()
+            if patches and not covers and k[1] == key[1] and k != key
+        ]
+        if len(lonely) != 1:
+            return key
+        mine = list(buckets[lonely[0]][1])
+    theirs = next(k for k, (_, patches) in buckets.items() if any(p is mine[0] for p in patches))
+    said = f"cover letter {cover.message_id} says {cover.subject[:80]!r} but its patches"
+    if any(p.info.has_version for p in mine) or not info.has_version:
+        found.warnings.append(
+            f"{said} are v{theirs[0]} of {theirs[1]}; keeping the patches' numbering"
+        )
+        return theirs
+    moved = (info.version, theirs[1])
+    found.warnings.append(f"{said} name no version; taking v{info.version} from the cover")
+    taken = {id(p) for p in mine}
+    for _, patches in buckets.values():
+        patches[:] = [p for p in patches if id(p) not in taken]
+    buckets[moved][1].extend(mine)
+    return moved
+
+
+def _split(
+    version: int, total: int, covers: list[Mail], patches: list[PatchMail], thread: Thread
+) -> list[_Group]:
+    """One bucket as sendings: each cover (else each patch 1) starts one; a patch joins
+    the one it replies to, else the latest one begun before it was sent."""
+    anchors = covers or [p.mail for p in patches if p.index == 1]
+    if len(anchors) <= 1:
+        group = _Group(version, total, anchors[0] if anchors else None, list(covers))
+        for patch in patches:
+            group.patches[patch.index].append(patch)
+        return [group]
+    groups = {id(a): _Group(version, total, a, [a] if covers else []) for a in anchors}
+    by_id = {a.message_id: a for a in anchors if a.message_id}
+    by_time = sorted(anchors, key=mail_time)
+    for patch in patches:
+        if any(patch.mail is a for a in anchors):
+            groups[id(patch.mail)].patches[patch.index].append(patch)
+            continue
+        parent = thread.first_of(patch.mail, by_id)
+        if parent is not None:
+            groups[id(by_id[parent])].patches[patch.index].append(patch)
+            continue
+        sent = mail_time(patch.mail)
+        anchor = next((a for a in reversed(by_time) if mail_time(a) <= sent), by_time[0])
+        groups[id(anchor)].patches[patch.index].append(patch)
+        groups[id(anchor)].threaded = False
+    return list(groups.values())
+
+
+def _choice(groups: list[_Group], source: str) -> str:
+    """The warning naming the sendings not taken; same-version ones by id and date."""
+    chosen = groups[-1]
+    versions = [g.version for g in groups]
+    named = versions.count(chosen.version) > 1
+    others = ", ".join(g.describe(named) for g in reversed(groups[:-1]))
+    if named:
+        why = "threaded to its cover" if chosen.threaded else "sent"
+        return f"{source} also holds {others}; using {chosen.describe(True)}, {why} and the latest"
+    newest = max(versions)
+    why = "newest complete" if chosen.version < newest else "newest"
+    return f"{source} also holds {others}; using {chosen.describe()}, the {why}"
+
+
+def distinct_changes(found: Sequence[PatchMail]) -> list[PatchMail]:
+    """The patches of one slot that change different things: a resend re-encoded
+    (CRLF, transfer encoding, whitespace) has the same ``git patch-id`` and is one."""
+    distinct: list[PatchMail] = []
+    for patch in found:
+        for i, kept in enumerate(distinct):
+            if same_change(kept.diff, patch.diff):
+                distinct[i] = patch  # keep the last one sent
+                break
+        else:
+            distinct.append(patch)
+    return distinct
+
+
+def same_change(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if _squeeze(a) == _squeeze(b):
+        return True
+    ids = diff_patch_id(a), diff_patch_id(b)
+    return ids[0] is not None and ids[0] == ids[1]
+
+
+@functools.lru_cache(maxsize=1024)  # a slot's copies are compared pairwise, more than once
+def diff_patch_id(diff: str) -> str | None:
+    """``git patch-id --stable`` of one diff (git needs no repository for it); None
+    when git finds no change in it."""
+    out = git(Path(tempfile.gettempdir()), "patch-id", "--stable", input=diff.encode())
+    return out.split()[0] if out.strip() else None
+
+
+def _squeeze(diff: str) -> str:
+    return "\n".join(line.rstrip() for line in diff.replace("\r", "").splitlines())
 
 
 def _build(group: _Group) -> ParsedSeries:
@@ -242,15 +466,13 @@ def _build(group: _Group) -> ParsedSeries:
     slots: list[PatchMail | None] = [None] * group.total
     duplicates = []
     for index, found in sorted(group.patches.items()):
-        distinct = list({p.diff: p for p in found}.values())
+        distinct = distinct_changes(found)
         if len(distinct) > 1:
             duplicates.append(index)
             warnings.append(f"patch {index} appears {len(distinct)} times; kept the last one")
         elif len(found) > 1:
             warnings.append(f"patch {index} appears {len(found)} times with the same diff")
         slots[index - 1] = distinct[-1]
-        if not distinct[-1].diff:
-            warnings.append(f"patch {index} carries no diff")
     cover = group.covers[-1] if group.covers else None
     first = next((s for s in slots if s is not None), None)
     title = parse_subject(cover.subject).subject if cover else ""
@@ -271,6 +493,20 @@ def _build(group: _Group) -> ParsedSeries:
         duplicates=duplicates,
         warnings=warnings,
     )
+
+
+def _add_trailers(series: ParsedSeries, replies: list[Mail], thread: Thread) -> None:
+    ids = {p.mail.message_id: p.index for p in series.patches if p.mail.message_id}
+    cover = series.cover.message_id if series.cover else None
+    collected = collect_trailers(ids, cover, replies, thread)
+    without_present(collected, {p.index: p.mail.body for p in series.patches})
+    series.trailers = {n: t for n, t in collected.by_patch.items() if t}
+    if collected.ignored:
+        count = len(collected.ignored)
+        series.warnings.append(
+            f"ignored {count} trailer{'s' if count > 1 else ''} not given by the sender: "
+            + "; ".join(collected.ignored[:3])
+        )
 
 
 def _patch(index: int, info: SubjectInfo, mail: Mail, diff: str) -> PatchMail:

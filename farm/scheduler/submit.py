@@ -25,9 +25,12 @@ from farm.config import FarmConfig
 from farm.errors import UserError
 from farm.git import is_git_repo, resolve
 from farm.intake.apply import Worktree, apply_patches, patch_ids
+from farm.intake.guessbase import guess_base
 from farm.intake.hunks import check_hunks
-from farm.intake.mbox import read_mails
+from farm.intake.lore import fetch_thread, lore_target
+from farm.intake.mbox import Mail, mails_from_bytes, read_mails
 from farm.intake.series import ParsedSeries, PatchMail, group_series
+from farm.intake.trailers import Trailer
 from farm.scheduler.api import submit_runs
 from farm.store import Store
 from farm.store.series import Application, AppliedCommit, Patch, Series
@@ -75,25 +78,50 @@ class IntakeResult:
         return data
 
 
+def load_mails(
+    config: FarmConfig,
+    source: Path | str,
+    stdin: Callable[[], bytes] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[Mail], str]:
+    """The mail ``source`` names, and how to name the source: ``-`` (standard input,
+    read by ``stdin``), an existing path, a lore URL or a Message-ID (fetched)."""
+    if source == "-" and stdin is not None:
+        return mails_from_bytes(stdin(), "<stdin>"), "<stdin>"
+    path = Path(source)
+    target = None if path.exists() else lore_target(str(source), config.intake.lore_url)
+    if target is None:
+        return read_mails(path), str(path.resolve())
+    if progress:
+        progress(f"fetching {target.url}")
+    mbox = fetch_thread(target, config.intake.lore_timeout)
+    return mails_from_bytes(mbox, target.url), target.url
+
+
 def intake(
     config: FarmConfig,
     store: Store | None,
-    path: Path,
+    source: Path | str,
     *,
     upto: int | None = None,
     patches: list[int] | None = None,
     base: str | None = None,
+    guess: bool = False,
     tree: Path | None = None,
     allow_incomplete: bool = False,
     dry_run: bool = False,
+    stdin: Callable[[], bytes] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> IntakeResult:
-    """Read the series at ``path``; unless ``dry_run``, store it and apply it.
+    """Read the series ``source`` names (see load_mails); unless ``dry_run``, store it
+    and apply it. ``guess``: without --base or ``base-commit:``, find the base from
+    the patches' blob ids (``b4 am --guess-base``).
 
-    ``progress`` hears about the slow steps (a worktree of a kernel tree takes a while).
+    ``progress`` hears about the slow steps (a fetch, a worktree of a kernel tree).
     """
     limit = config.intake.max_patches
-    series = group_series(read_mails(path), source=str(path), max_patches=limit)
+    mails, name = load_mails(config, source, stdin, progress)
+    series = group_series(mails, source=name, max_patches=limit)
     series.check_complete(allow_incomplete)
     chosen = series.select(upto, patches)
     check_hunks(chosen)  # the dry run refuses what git am would
@@ -103,6 +131,8 @@ def intake(
     if store is None:
         raise UserError("a database is needed to submit without --dry-run")
     result.tree = resolve_tree(config, tree)
+    if base is None and series.base_commit is None and guess:
+        base = _guessed_base(result.tree, series, progress)
     result.base = resolve(result.tree, resolve_base_ref(config, result.tree, base, series))
     ids = patch_ids(result.tree, series.patches)
     content = content_hash(series, ids)
@@ -116,13 +146,28 @@ def intake(
     work = Worktree(result.tree, config.data_dir / "worktrees" / temporary, f"farm/{temporary}")
     commits = apply_patches(work, result.base, chosen)
     try:
-        _store(store, result, work, commits, ids, content, source=str(path.resolve()))
+        _store(store, result, work, commits, ids, content, source=name)
     except BaseException:
         work.remove()
         if result.worktree and result.branch:  # renamed already
             Worktree(result.tree, result.worktree, result.branch).remove()
         raise
     return result
+
+
+def _guessed_base(tree: Path, series: ParsedSeries, progress: Callable[[str], None] | None) -> str:
+    found = guess_base(tree, series.patches)
+    if found is None:
+        raise UserError(
+            f"series {series.label} names no base-commit and no commit of {tree} holds "
+            "the files its diffs start from",
+            hint="farm submit SERIES --base REF   # fetch the tree the series was written on",
+        )
+    message = f"guessed base {found[:12]}: it holds every file the series starts from"
+    series.warnings.append(message)
+    if progress:
+        progress(message)
+    return found
 
 
 def resolve_tree(config: FarmConfig, tree: Path | None) -> Path:
@@ -149,7 +194,7 @@ def resolve_base_ref(config: FarmConfig, tree: Path, base: str | None, series: P
     if ref is None:
         raise UserError(
             f"series {series.label} names no base-commit and none was given",
-            hint="farm submit SERIES --base v6.15-rc5   # the commit the series was written on",
+            hint="farm submit SERIES --base v6.15-rc5   # or --guess-base to find it in the tree",
         )
     return ref
 
@@ -254,11 +299,14 @@ def _series_row(series: ParsedSeries, ids: dict[int, str], content: str, source:
         prerequisite_patch_ids=series.prerequisite_patch_ids,
         source=source,
         content_hash=content,
-        patches=[_patch_row(p, ids.get(p.index)) for p in series.patches],
+        patches=[
+            _patch_row(p, ids.get(p.index), series.trailers.get(p.index, []))
+            for p in series.patches
+        ],
     )
 
 
-def _patch_row(patch: PatchMail, patch_id: str | None) -> Patch:
+def _patch_row(patch: PatchMail, patch_id: str | None, trailers: list[Trailer]) -> Patch:
     mail = patch.mail
     return Patch(
         index=patch.index,
@@ -273,6 +321,7 @@ def _patch_row(patch: PatchMail, patch_id: str | None) -> Patch:
         cc=list(mail.cc),
         patch_id=patch_id,
         files=list(patch.files),
+        trailers=[t.to_json() for t in trailers],
         raw=mail.raw,
     )
 
@@ -288,7 +337,7 @@ class Submission:
 def submit_series(
     config: FarmConfig,
     store: Store,
-    path: Path,
+    source: Path | str,
     *,
     hosts: Sequence[str],
     load: str,
@@ -299,7 +348,7 @@ def submit_series(
     """``farm submit``: read, store and apply the series (``selection``: upto, patches,
     base, tree, allow_incomplete), then queue on each host a baseline (unless a recent
     one exists) and the patched kernel. The CLI and the demo both submit this way."""
-    result = intake(config, store, path, progress=progress, **selection)
+    result = intake(config, store, source, progress=progress, **selection)
     assert result.base is not None and result.head is not None
     runs = submit_runs(
         config,

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from farm.store.base import Base, utcnow
@@ -54,6 +55,9 @@ class Patch(Base):
     cc: Mapped[list[str]] = mapped_column(default=list)
     patch_id: Mapped[str | None] = mapped_column(String(64), index=True)
     files: Mapped[list[str]] = mapped_column(default=list, doc="paths the diff touches")
+    trailers: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, doc="trailers given in replies: name, value, message_id"
+    )
     raw: Mapped[bytes] = mapped_column(LargeBinary, doc="the message exactly as received")
 
     series: Mapped[Series] = relationship(back_populates="patches")

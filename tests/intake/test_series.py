@@ -198,3 +198,42 @@ def test_crlf_line_endings_keep_every_trailer(tmp_path: Path) -> None:
     assert crlf.prerequisite_patch_ids == [prereq]
     assert [p.diff for p in crlf.patches] == [p.diff for p in lf.patches]
     assert crlf.patches[1].author == "Jürgen Groß <jgross@example.com>"
+
+
+def unversioned(text: bytes, cover_version: int, tag: bytes) -> bytes:
+    """series-v2.mbox as some senders make it: the version on the cover only (and the
+    Message-IDs made distinct with ``tag``, as a second sending has)."""
+    text = text.replace(b"[PATCH v2 0/5]", b"[PATCH v%d 00/05]" % cover_version)
+    for n in range(1, 6):
+        text = text.replace(b"[PATCH v2 %d/5]" % n, b"[PATCH %02d/05]" % n)
+    return text.replace(b"@", b"." + tag + b"@")
+
+
+def test_two_covers_over_unversioned_patches_each_give_their_own_version(
+    tmp_path: Path,
+) -> None:
+    text = (MBOXES / "series-v2.mbox").read_bytes()
+    path = tmp_path / "covers.mbox"
+    path.write_bytes(unversioned(text, 2, b"two") + unversioned(text, 3, b"three"))
+    s = group_series(read_mails(path))
+    assert (s.version, s.total, s.missing) == (3, 5, [])
+    assert all(".three@" in (p.mail.message_id or "") for p in s.patches)
+    assert sum("taking v3 from the cover" in w for w in s.warnings) == 1
+    assert "also holds v2 (5 of 5)" in s.warnings[-1]
+
+
+def test_a_numbered_patch_without_a_diff_is_named_when_the_series_is_refused(
+    tmp_path: Path,
+) -> None:
+    text = (MBOXES / "series-v2.mbox").read_text()
+    head, rest = text.split("Subject: [PATCH v2 3/5]", 1)
+    body_end = rest.index("\nFrom ")
+    patch3 = rest[:body_end]
+    path = tmp_path / "empty3.mbox"
+    path.write_text(
+        head + "Subject: [PATCH v2 3/5]" + patch3.split("\ndiff --git")[0] + rest[body_end:]
+    )
+    s = group_series(read_mails(path))
+    assert (s.missing, s.without_diff) == ([3], [3])
+    with pytest.raises(UserError, match="missing patch 3 of 5; patch 3 came without a diff"):
+        s.check_complete(allow_incomplete=False)

@@ -21,6 +21,9 @@ from farm.intake.subject import parse_subject
         ("[PATCH 1/3 v2] x", 2, 1, 3, "x"),
         ("[linux-next] [PATCH v2 RESEND 1/2] x", 2, 1, 2, "x"),
         ("[PATCH net,v5 4/6] x", 5, 4, 6, "x"),
+        ("[Patch]: Fix ld pr11138 FAILures", 1, None, None, "Fix ld pr11138 FAILures"),
+        ("[Patch 2/2]: powerpc/hotplug/mm: Fix", 1, 2, 2, "powerpc/hotplug/mm: Fix"),
+        ("[PATCH 1 of 2] contrib: fix check-commit", 1, 1, 2, "contrib: fix check-commit"),
     ],
 )
 def test_prefixes_give_version_slot_and_clean_subject(
@@ -39,7 +42,18 @@ def test_rfc_resend_and_other_tags_are_kept() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["Re: [PATCH v2 3/9] x", "RE: Re: [PATCH] x", "Aw: [PATCH 1/2] x", "[list] Re: [PATCH 1/2] x"],
+    [
+        "Re: [PATCH v2 3/9] x",
+        "RE: Re: [PATCH] x",
+        "Aw: [PATCH 1/2] x",
+        "AW: [PATCH v2 1/4] leds: lp50xx: add setting",
+        "[list] Re: [PATCH 1/2] x",
+        "答复: [PATCH][v4] virt: tdx-guest: Don't free decrypted memory",
+        "回复: [PATCH 1/2] x",
+        "回复：[PATCH 1/2] x",  # full-width colon
+        "Antw: [PATCH v2] scsi: avoid potential deadloop in iscsi_if_rx func",
+        "SV: [PATCH] x",
+    ],
 )
 def test_replies_are_recognised(line: str) -> None:
     assert parse_subject(line).is_reply
@@ -50,6 +64,19 @@ def test_odd_subjects_are_not_numbered_patches(line: str) -> None:
     info = parse_subject(line)
     assert info.index is None
     assert not info.is_reply
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "[GIT PULL] mm for 6.16",
+        "[git pull] Please pull powerpc.git next branch",
+        "[GIT] Networking",
+    ],
+)
+def test_pull_requests_are_told_from_patches(line: str) -> None:
+    info = parse_subject(line)
+    assert info.pull and not info.is_patch
 
 
 def test_a_counter_of_thousands_of_digits_is_read_not_a_crash() -> None:

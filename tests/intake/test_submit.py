@@ -65,7 +65,9 @@ def test_dry_run_json_has_exactly_the_documented_shape(farm: Farm, farm_toml: Pa
         "subject": "mm/vmscan: scan more",
         "message_id": data["patches"][1]["message_id"],
         "author": "Jürgen Groß <jgross@example.com>",
+        "trailers": [],
     }
+    assert data["patches"][2]["trailers"] == ["Reviewed-by: Rev Iewer <reviewer@example.net>"]
     assert all(
         p["message_id"].startswith("<") and p["message_id"].endswith(">") for p in data["patches"]
     )
