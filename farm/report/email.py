@@ -90,7 +90,7 @@ def _headers(
             if cc:
                 msg["Cc"] = ", ".join(cc)
         msg["Subject"] = reply_subject(subject)
-        refs = _unique(parent_refs)
+        refs = _unique([r.strip() for r in parent_refs])
         if refs:
             msg["In-Reply-To"] = refs[-1]
             msg["References"] = " ".join(refs)

@@ -27,7 +27,8 @@ _HEAD = """\
 #   sh repro.sh apply /path/to/linux   # a git clone that has the base commit
 #   sh repro.sh build /path/to/linux   # same .config; the kernel is arch/x86/boot/bzImage
 #   sh repro.sh run                    # on the test machine booted into it, as root
-# FARM_SECONDS=N shortens the load (default: as long as farm ran it).
+# FARM_SECONDS=N shortens the load (default: as long as farm ran it); FARM_MEM_KB=N
+# sizes it for N kB of memory (default: the machine's).
 set -eu
 """
 
@@ -59,7 +60,7 @@ counters() {
 run() {
     FARM_DIR=$(mktemp -d /tmp/farm-repro.XXXXXX)
     FARM_RUN_ID=0
-    FARM_MEM_KB=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+    : "${FARM_MEM_KB:=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)}"
     export FARM_DIR FARM_RUN_ID FARM_SECONDS FARM_MEM_KB
     mkdir -p "$FARM_DIR/bin"
     i=0

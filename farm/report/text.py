@@ -84,12 +84,8 @@ def kernel_facts(kernel: Kernel, config_name: str | None) -> list[str]:
         ("base commit", kernel.base_commit),
         ("kernel", kernel.release),
         ("compiler", kernel.compiler),
-        (
-            "kernel config",
-            kernel.config_sha256
-            and (f'attached as "{config_name}", ' if config_name else "")
-            + f"sha256 {kernel.config_sha256}",
-        ),
+        ("kernel config", config_name and f'attached as "{config_name}"'),
+        ("config sha256", kernel.config_sha256),
         ("machine", kernel.machine),
     ]
     return [f"{name + ':':<15}{value}" for name, value in facts if value]
@@ -152,6 +148,11 @@ def plain_body(ri: ReportInput, tags: list[str], attached: list[str]) -> str:
     return _finish(out, f"farm bisection {ri.bisection_id}")
 
 
+def hours(value: float) -> str:
+    """Soak hours as testers count them: 24h, not 1d; minutes below an hour."""
+    return f"{round(value, 1):g}h" if value >= 1 else uptime(value)
+
+
 def pass_body(pi: PassInput, tags: list[str], attached: list[str]) -> str:
     """A soak that passed: hours and hosts first, then the Tested-by: trailer."""
     hosts = ", ".join(pi.hosts)
@@ -159,7 +160,7 @@ def pass_body(pi: PassInput, tags: list[str], attached: list[str]) -> str:
     out = ["Hello,", ""]
     out += wrap(
         f'farm soak-tested the series "{pi.series_title}" ({upto} patches applied) for '
-        f"{uptime(pi.hours)} in total on {hosts} under the load {pi.load}: no crash, no "
+        f"{hours(pi.hours)} in total on {hosts} under the load {pi.load}: no crash, no "
         f"hang and no counter regression against the base kernel."
     )
     out += ["", *tags, "---", "Patches applied on the base:"]

@@ -13,9 +13,9 @@ import pytest
 
 from farm.bisect.engine import Evidence, Outcome
 from farm.cli import main
+from farm.config import MailConfig
 from farm.ending import Cause, Finding, RunEnding
 from farm.errors import UserError
-from farm.config import MailConfig
 from farm.report.email import build_email
 from farm.report.mailer import send
 from farm.report.model import CounterSeries, ReportInput
