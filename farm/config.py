@@ -14,6 +14,7 @@ import ipaddress
 import os
 import re
 import shlex
+import stat
 import string
 import tomllib
 from pathlib import Path
@@ -48,6 +49,22 @@ def redact(text: str) -> str:
     values, replaced by ``***``: what farm shows wherever a database or broker URL
     appears (output, errors, logs). Works on error messages that quote a URL too."""
     return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
+
+
+def read_secret(path: Path, what: str) -> str:
+    """The first line of ``path``, a file only its owner may read (a password or token
+    that farm.toml names but never holds). Errors name the file, never its content."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read the {what} file {path}: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UserError(
+            f"the {what} file {path} is readable by others (mode {mode & 0o777:o})",
+            hint=f"chmod 600 {path}",
+        )
+    return text.splitlines()[0] if text else ""
 
 
 def default_config_path() -> Path:
@@ -512,6 +529,13 @@ class FarmConfig(BaseSettings):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"{what}: duplicate names {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _email_needs_a_server(self) -> FarmConfig:
+        n = self.notify
+        if "email" in (*n.run_end, *n.culprit, *n.host_bad) and self.mail.smtp is None:
+            raise ValueError("[notify] lists 'email' but [mail] has no smtp server to send it")
         return self
 
     @property

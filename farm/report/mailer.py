@@ -12,33 +12,13 @@ from __future__ import annotations
 import io
 import smtplib
 import ssl
-import stat
 import time
 from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import getaddresses
-from pathlib import Path
 
-from farm.config import MailConfig
+from farm.config import MailConfig, read_secret
 from farm.errors import InfraError, UserError
-
-
-def read_password(path: Path) -> str:
-    """The first line of ``path``, which only its owner may read."""
-    try:
-        mode = path.stat().st_mode
-        text = path.read_text()
-    except OSError as exc:
-        raise UserError(
-            f"cannot read the SMTP password file {path}: {exc.strerror}",
-            hint="mail.password_file in farm.toml names it",
-        ) from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise UserError(
-            f"the SMTP password file {path} is readable by others (mode {mode & 0o777:o})",
-            hint=f"chmod 600 {path}",
-        )
-    return text.splitlines()[0] if text else ""
 
 
 def recipients(msg: EmailMessage) -> list[str]:
@@ -81,7 +61,7 @@ def send(msg: EmailMessage, mail: MailConfig, dry_run: bool = False) -> list[str
         with _connect(mail, mail.smtp) as smtp:
             if mail.user:
                 assert mail.password_file is not None  # MailConfig's validator
-                smtp.login(mail.user, read_password(mail.password_file))
+                smtp.login(mail.user, read_secret(mail.password_file, "SMTP password"))
             smtp.send_message(msg, to_addrs=to)
     except smtplib.SMTPAuthenticationError as exc:
         raise UserError(
