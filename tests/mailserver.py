@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
@@ -148,3 +150,19 @@ def start_mail_server(directory: Path, *, secure: bool = True) -> tuple[MailServ
     controller = Controller(server, hostname="127.0.0.1", port=server.port, **options)
     controller.start()
     return server, controller
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path) -> Iterator[MailServer]:
+    """STARTTLS with a certificate made for the test, and a login."""
+    server, controller = start_mail_server(tmp_path)
+    yield server
+    controller.stop()
+
+
+@pytest.fixture
+def plain_smtp_server(tmp_path: Path) -> Iterator[MailServer]:
+    """Plain SMTP without login, for git send-email."""
+    server, controller = start_mail_server(tmp_path, secure=False)
+    yield server
+    controller.stop()
