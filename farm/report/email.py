@@ -112,18 +112,22 @@ def tags(kind: str, identity: Identity, message_id: str, **ids: int) -> list[str
     return out
 
 
-def _set_body(msg: EmailMessage, text: str) -> None:
-    """Plain 7bit or 8bit as kernel people read it; quoted-printable only for a line
-    no SMTP server carries (a crash line past 998 characters)."""
+def _cte(text: str) -> str:
+    """Plain 7bit or 8bit as kernel people read it (and save: a config stays a config);
+    quoted-printable only for a line no SMTP server carries (past 998 characters)."""
     if any(len(line) > MAX_LINE for line in text.splitlines()):
-        msg.set_content(text, cte="quoted-printable")
-    else:
-        msg.set_content(text, cte="7bit" if text.isascii() else "8bit")
+        return "quoted-printable"
+    return "7bit" if text.isascii() else "8bit"
+
+
+def _set_body(msg: EmailMessage, text: str) -> None:
+    msg.set_content(text, cte=_cte(text))
 
 
 def _attach_config(msg: EmailMessage, kernel: Kernel) -> None:
     if kernel.config is not None:
-        msg.add_attachment(kernel.config, subtype="plain", filename="config")
+        text = kernel.config
+        msg.add_attachment(text, subtype="plain", filename="config", cte=_cte(text))
 
 
 def _attachments(ri: ReportInput) -> list[str]:
