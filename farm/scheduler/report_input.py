@@ -35,12 +35,13 @@ from farm.scheduler import bisect_store as persist
 from farm.store.bisect import Bisection, BisectStep
 from farm.store.builds import Build, BuildState
 from farm.store.runs import Crash, Run, RunKind, RunState
-from farm.store.samples import run_readings, series_of
+from farm.store.samples import ConsoleLine, run_readings, series_of
 from farm.store.series import Application, Patch, Series
 from farm.units import format_duration
 
-# dump_stack's "Hardware name: <DMI product>, BIOS ..." line of an oops.
-_HARDWARE = re.compile(r"Hardware name: (.+?)(?:, BIOS .*)?$")
+# The DMI product as the kernel prints it: "DMI: <product>, BIOS ..." at boot and
+# "Hardware name: <product>, BIOS ..." in every oops (dump_stack_print_info).
+_HARDWARE = re.compile(r"(?:\] DMI|Hardware name): (.+?)(?:, BIOS .*)?$")
 
 
 def _patch_ref(p: Patch) -> PatchRef:
@@ -80,9 +81,18 @@ def _build(session: Session, run: Run | None) -> Path | None:
     return Path(build.artifacts_dir) if build is not None else None
 
 
-def _machine(crash: Crash | None, host: HostConfig | None) -> str | None:
-    """What the kernel called the machine (DMI, in the oops), or what farm knows."""
-    for line in crash.report.splitlines() if crash else []:
+def _machine(
+    session: Session, run: Run | None, crash: Crash | None, host: HostConfig | None
+) -> str | None:
+    """What the kernel called the machine (DMI: in the oops, or in the boot log the
+    console kept), or else what the inventory says."""
+    lines = crash.report.splitlines() if crash else []
+    if run is not None:
+        boot = select(ConsoleLine.line).where(
+            ConsoleLine.run_id == run.id, ConsoleLine.line.contains("] DMI: ")
+        )
+        lines += session.scalars(boot.limit(1)).all()
+    for line in lines:
         if match := _HARDWARE.search(line):
             return match[1]
     if host is None:
@@ -108,7 +118,7 @@ def _kernel(
         compiler=compiler or None,
         config=text,
         config_sha256=hashlib.sha256(text.encode()).hexdigest() if text else None,
-        machine=_machine(crash, host),
+        machine=_machine(session, run, crash, host),
     )
 
 

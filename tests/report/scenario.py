@@ -73,7 +73,9 @@ def submitted(config: FarmConfig, store: Store, tmp_path: Path) -> tuple[Path, s
     return repo, base, intake(config, store, out, tree=repo)
 
 
-def failing_story(config: FarmConfig, store: Store, tmp_path: Path) -> Story:
+def failing_story(
+    config: FarmConfig, store: Store, tmp_path: Path, console_log: Path = CONSOLE
+) -> Story:
     repo, base, result = submitted(config, store, tmp_path)
     n = len(result.selected)
     kconfig = kernel_config()
@@ -109,7 +111,9 @@ def failing_story(config: FarmConfig, store: Store, tmp_path: Path) -> Story:
         )
         s.add(run)
         s.flush()
-        console.store_lines(s, run_id=run.id, host="laptop", lines=CONSOLE.read_text().splitlines())
+        console.store_lines(
+            s, run_id=run.id, host="laptop", lines=console_log.read_text().splitlines()
+        )
         s.flush()
         [crash], _ = console.scan(s, run_id=run.id, host="laptop", scan_from=0)
         assert crash.title == TITLE

@@ -98,6 +98,17 @@ def test_the_email_quotes_the_crash_and_names_the_kernel_it_happened_on(
     assert [line for line in lines if len(line) > 80 and line not in crash] == []
 
 
+def test_a_machine_of_ones_own_is_named_by_the_dmi_product_in_its_oops(
+    config: FarmConfig, store: Store, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """A real laptop's oops (tests/detect/fixtures): its "Hardware name:" line."""
+    metal = Path(__file__).parents[1] / "detect" / "fixtures" / "deferred_split_list_del.log"
+    story = failing_story(config, store, tmp_path, console_log=metal)
+    body = body_of(report_via_cli(capsysbinary, str(story.bisection_id)))
+    assert "machine:       LENOVO 20XW004KGE/20XW004KGE\n" in body
+    assert "The crash on laptop at 11h35m uptime:" in body  # [41705.106246]
+
+
 def test_git_mailinfo_reads_the_tags_in_the_documented_form(
     story: Story, farm_toml: Path, smtp_server: MailServer, tmp_path: Path,
     capsysbinary: pytest.CaptureFixture[bytes],
