@@ -63,6 +63,8 @@ def report(
         raise UserError("--send sends the email only", hint="drop --format or --send")
     if series_id is not None and fmt not in ("email", "mbox"):
         raise UserError("a Tested-by report is an email", hint="--format email or mbox")
+    if output is not None and not output.parent.is_dir():  # before sending anything
+        raise UserError(f"cannot write {output}: no directory {output.parent}", hint="-o DIR/FILE")
     config = get_config(ctx)
     identity = email.identity_of(config)
     if sender:
@@ -82,7 +84,10 @@ def report(
         if not send:
             click.echo(data, nl=False)
     else:
-        output.write_bytes(data)
+        try:
+            output.write_bytes(data)
+        except OSError as exc:
+            raise UserError(f"cannot write {output}: {exc.strerror}", hint="-o DIR/FILE") from exc
         click.echo(f"wrote {output}", err=True)
 
 

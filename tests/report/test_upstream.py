@@ -344,3 +344,17 @@ def test_no_tested_by_for_a_series_whose_run_failed(
         main(["report", "--tested", str(story.series_id)])
     assert exit_.value.code == 1
     assert f"run {story.run_id} of series {story.series_id} failed" in capsys.readouterr().err
+
+
+def test_an_output_file_in_a_missing_directory_is_refused_before_sending(
+    story: Story, farm_toml: Path, smtp_server: MailServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure(farm_toml, smtp_server)
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", str(story.bisection_id), "--send", "-o", "/nonexistent/dir/x.eml"])
+    assert exit_.value.code == 1
+    assert (
+        "cannot write /nonexistent/dir/x.eml: no directory /nonexistent/dir"
+        in capsys.readouterr().err
+    )
+    assert smtp_server.messages == []
