@@ -411,9 +411,9 @@ class ReportConfig(_Strict):
 
     Tags follow Documentation/process/submitting-patches.rst: ``Reported-by:`` (or
     ``Tested-by:`` for a soak that passed) names ``identity``; ``Closes:`` points at the
-    report in the list archive when ``archive_url`` is set (``{message_id}`` is the
-    report's own Message-ID without brackets); ``Link:`` at ``link_url``
-    (``{bisection}``, ``{series}``) when set.
+    report in the list archive when ``archive_url`` is set and the report goes to a list
+    (``{message_id}`` is the report's own Message-ID without brackets); ``Link:`` at
+    ``link_url`` (``{bisection}``, ``{series}``) when set.
     """
 
     identity: str | None = Field(

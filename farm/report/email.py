@@ -21,7 +21,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 
 from farm.config import FarmConfig
 from farm.errors import UserError
-from farm.report import repro
+from farm.report import mailer, repro
 from farm.report.model import Identity, Kernel, PassInput, PatchRef, ReportInput
 from farm.report.text import pass_body, plain_body
 
@@ -99,16 +99,18 @@ def _headers(
         raise UserError(f"refusing to write a header from stored patch data: {exc}") from exc
 
 
-def tags(kind: str, identity: Identity, message_id: str, **ids: int) -> list[str]:
+def tags(kind: str, identity: Identity, msg: EmailMessage, **ids: int) -> list[str]:
     """The trailers a fix (or the series) carries, in the documented form
-    (Documentation/process/submitting-patches.rst): who found it, where it is."""
+    (Documentation/process/submitting-patches.rst): who found it, and for a bug report
+    ``Closes:`` its address in the archive, only when it goes to a list (else nothing
+    archives it and the link would be dead)."""
+    message_id = str(msg["Message-ID"]).strip().strip("<>")
     out = [f"{kind}: {identity.name_in_tags}"]
-    if identity.archive_url:
-        out.append(
-            f"Closes: {identity.archive_url.format(message_id=message_id.strip('<>'), **ids)}"
-        )
+    archived = any(is_list(addr, identity) for addr in mailer.recipients(msg))
+    if kind == "Reported-by" and identity.archive_url and archived:
+        out.append(f"Closes: {identity.archive_url.format(message_id=message_id, **ids)}")
     if identity.link_url:
-        out.append(f"Link: {identity.link_url.format(message_id=message_id.strip('<>'), **ids)}")
+        out.append(f"Link: {identity.link_url.format(message_id=message_id, **ids)}")
     return out
 
 
@@ -147,7 +149,7 @@ def build_email(ri: ReportInput, identity: Identity | None = None) -> EmailMessa
     else:
         _headers(msg, identity, f"[bisect] {ri.series_title}", None, [ri.cover_message_id or ""])
     msg["Message-ID"] = make_msgid(domain=_domain(identity.sender))
-    trailers = tags("Reported-by", identity, msg["Message-ID"], bisection=ri.bisection_id)
+    trailers = tags("Reported-by", identity, msg, bisection=ri.bisection_id)
     _set_body(msg, plain_body(ri, trailers, _attachments(ri)))
     _attach_config(msg, ri.kernel)
     if ri.reproducer is not None:
@@ -179,7 +181,7 @@ def build_pass_email(pi: PassInput, identity: Identity | None = None) -> EmailMe
         refs = [*patch.references, patch.message_id or ""]
         _headers(msg, identity, patch.full_subject, patch, refs)
     msg["Message-ID"] = make_msgid(domain=_domain(identity.sender))
-    trailers = tags("Tested-by", identity, msg["Message-ID"], series=pi.series_id)
+    trailers = tags("Tested-by", identity, msg, series=pi.series_id)
     attached = ["config"] if pi.kernel.config is not None else []
     _set_body(msg, pass_body(pi, trailers, attached))
     _attach_config(msg, pi.kernel)

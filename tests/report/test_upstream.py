@@ -113,7 +113,7 @@ def test_git_mailinfo_reads_the_tags_in_the_documented_form(
     story: Story, farm_toml: Path, smtp_server: MailServer, tmp_path: Path,
     capsysbinary: pytest.CaptureFixture[bytes],
 ) -> None:  # fmt: skip
-    configure(farm_toml, smtp_server)
+    configure(farm_toml, smtp_server, f'cc_lists = ["{LIST}"]\n')  # archived: Closes
     msg = report_via_cli(capsysbinary, str(story.bisection_id))
     mail = tmp_path / "report.eml"
     mail.write_bytes(msg.as_bytes())
@@ -162,6 +162,8 @@ def test_the_report_goes_over_starttls_with_a_login_and_threads_under_the_culpri
     assert msg["References"].split() == [story.cover, story.message_ids[CULPRIT]]
     assert msg["Subject"] == f"Re: [PATCH {CULPRIT}/5] lib: spell out seven"
     assert TITLE in body_of(msg)
+    assert "Reported-by: Farm Bot <farm-bot@example.org>\r\n---\r\n" in body_of(msg)  # as sent
+    assert "Closes:" not in body_of(msg)  # to no list, so in no archive: no dead link
     out = capsys.readouterr()
     assert "sent the report to ada@example.org, rev@example.org" in out.err
     assert PASSWORD not in out.out + out.err + caplog.text
