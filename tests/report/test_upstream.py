@@ -360,3 +360,14 @@ def test_an_output_file_in_a_missing_directory_is_refused_before_sending(
         in capsys.readouterr().err
     )
     assert smtp_server.messages == []
+
+
+def test_the_markdown_and_html_pages_carry_the_same_evidence(
+    story: Story, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    main(["report", str(story.bisection_id), "--format", "markdown"])
+    page = capsysbinary.readouterr().out.decode()
+    assert "## Evidence" in page and "kernel BUG at lib/list_debug.c:53!" in page
+    assert f"base commit:   {story.base}" in page and story.message_ids[CULPRIT] in page
+    main(["report", str(story.bisection_id), "--format", "html"])
+    assert "&lt;TASK&gt;" in capsysbinary.readouterr().out.decode()  # escaped console text
