@@ -74,7 +74,8 @@ def patch_list(patches: list[PatchRef], total: int) -> list[str]:
     """Each applied patch with its Message-ID, the key to find it in the archive."""
     out = []
     for p in patches:
-        out += wrap(f"  {p.index:02d}/{total:02d} {p.subject}")
+        line = f"  {p.index:02d}/{total:02d} {p.subject}"
+        out += textwrap.wrap(line, WIDTH, subsequent_indent=" " * 8, break_on_hyphens=False)
         out.append(f"        {p.message_id or '(no Message-ID)'}")
     return out
 

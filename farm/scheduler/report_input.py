@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from farm.bisect.engine import Evidence
-from farm.build.kconfig import parse_config
 from farm.config import FarmConfig, HostConfig
 from farm.ending import Verdict
 from farm.errors import FarmError, UserError
@@ -41,6 +40,7 @@ from farm.units import format_duration
 
 # The DMI product as the kernel prints it: "DMI: <product>, BIOS ..." at boot and
 # "Hardware name: <product>, BIOS ..." in every oops (dump_stack_print_info).
+_COMPILER = re.compile(r'^CONFIG_CC_VERSION_TEXT="(.*)"$', re.MULTILINE)  # Kconfig's record
 _HARDWARE = re.compile(r"(?:\] DMI|Hardware name): (.+?)(?:, BIOS .*)?$")
 
 
@@ -110,12 +110,12 @@ def _kernel(
     text = None
     if directory is not None and (directory / ".config").is_file():
         text = (directory / ".config").read_text(errors="replace")
-    compiler = parse_config(text).get("CONFIG_CC_VERSION_TEXT", "").strip('"') if text else ""
+    found = _COMPILER.search(text) if text else None
     host = next((h for h in config.hosts if run and h.name == run.host), None) if config else None
     return Kernel(
         base_commit=app.base_commit if app else None,
         release=run.kernel_release if run else None,
-        compiler=compiler or None,
+        compiler=found[1] if found else None,
         config=text,
         config_sha256=hashlib.sha256(text.encode()).hexdigest() if text else None,
         machine=_machine(session, run, crash, host),
