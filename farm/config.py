@@ -14,6 +14,7 @@ import ipaddress
 import os
 import re
 import shlex
+import stat
 import string
 import tomllib
 from pathlib import Path
@@ -48,6 +49,22 @@ def redact(text: str) -> str:
     values, replaced by ``***``: what farm shows wherever a database or broker URL
     appears (output, errors, logs). Works on error messages that quote a URL too."""
     return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
+
+
+def read_secret(path: Path, what: str) -> str:
+    """The first line of ``path``, a file only its owner may read (a password or token
+    that farm.toml names but never holds). Errors name the file, never its content."""
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read the {what} file {path}: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UserError(
+            f"the {what} file {path} is readable by others (mode {mode & 0o777:o})",
+            hint=f"chmod 600 {path}",
+        )
+    return text.splitlines()[0] if text else ""
 
 
 def default_config_path() -> Path:
@@ -352,6 +369,123 @@ class ApiConfig(_Strict):
     )
 
 
+SmtpSecurity = Literal["starttls", "tls", "none"]
+
+
+class MailConfig(_Strict):
+    """The one SMTP sender, used by reports (``farm report --send``) and by email
+    notifications alike.
+
+    The password is read from ``password_file`` (mode 0600 or stricter) when the report or
+    notification is sent; it never appears in farm.toml and is never logged. Without
+    ``smtp``, reports are written as files (``git send-email``-compatible) and email
+    notifications are off.
+    """
+
+    sender: str = Field(
+        default="farm <farm@localhost>",
+        alias="from",
+        description="From: of every mail farm sends, e.g. 'Farm Bot <farm@example.org>'",
+    )
+    smtp: str | None = Field(default=None, description="HOST[:PORT] of the submission server")
+    security: SmtpSecurity = Field(
+        default="starttls", description="starttls (port 587), tls (port 465) or none"
+    )
+    user: str | None = Field(default=None, description="SMTP login; needs password_file")
+    password_file: Path | None = None
+    ca_file: Path | None = Field(
+        default=None, description="trust this CA for the server's certificate (a private relay)"
+    )
+    timeout: float = Field(default=30.0, gt=0)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _login_has_password(self) -> MailConfig:
+        if self.user and self.password_file is None:
+            raise ValueError(
+                "mail.user is set without mail.password_file: put the SMTP password in a "
+                "file (chmod 600) and name it there; farm.toml never holds it"
+            )
+        if self.security == "none" and self.user:
+            raise ValueError("mail.security 'none' would send the SMTP password in clear")
+        return self
+
+
+class ReportConfig(_Strict):
+    """What the reports say about who found the bug, and who they go to.
+
+    Tags follow Documentation/process/submitting-patches.rst: ``Reported-by:`` (or
+    ``Tested-by:`` for a soak that passed) names ``identity``; ``Closes:`` points at the
+    report in the list archive when ``archive_url`` is set and the report goes to a list
+    (``{message_id}`` is the report's own Message-ID without brackets); ``Link:`` at
+    ``link_url`` (``{bisection}``, ``{series}``) when set.
+    """
+
+    identity: str | None = Field(
+        default=None, description="name <address> in the tags; default: mail.from"
+    )
+    archive_url: str | None = Field(
+        default=None, description="e.g. https://lore.kernel.org/r/{message_id}"
+    )
+    link_url: str | None = Field(
+        default=None, description="e.g. https://farm.example.org/bisections/{bisection}"
+    )
+    cc_lists: list[str] = Field(
+        default=[],
+        description="public lists a report may Cc (addresses, or '*' for every list the "
+        "patch went to); by default no list is Cc'd",
+    )
+    list_domains: list[str] = Field(
+        default=["vger.kernel.org", "kvack.org", "lists.*", "*.lists.*", "lists.linux.dev"],
+        description="addresses at these domains are mailing lists ('*' matches a label)",
+    )
+    reproducer: bool = Field(default=True, description="attach repro.sh to FAIL reports")
+
+    @field_validator("archive_url", "link_url")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        known = ("message_id", "bisection", "series")
+        for _, field, _, _ in string.Formatter().parse(value):
+            if field is not None and field not in known:
+                raise ValueError(f"unknown placeholder {{{field}}} (known: {', '.join(known)})")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+NotifyChannel = Literal["desktop", "email", "webhook"]
+
+
+class NotifyConfig(_Strict):
+    """Who hears when a submitted run ends, a bisection names its culprit, or a host goes
+    BAD: each event lists its channels. ``desktop`` uses notify-send and is skipped when
+    there is no session bus; ``email`` goes to ``email`` through the [mail] sender;
+    ``webhook`` POSTs JSON to ``webhook_url``, with ``Authorization: Bearer <token>``
+    when ``webhook_token_file`` is set. A failing channel is logged, never fatal."""
+
+    run_end: list[NotifyChannel] = ["desktop"]
+    culprit: list[NotifyChannel] = ["desktop"]
+    host_bad: list[NotifyChannel] = ["desktop"]
+    email: str | None = Field(default=None, description="the user's address (not a list)")
+    webhook_url: str | None = None
+    webhook_token_file: Path | None = None
+    timeout: float = Field(default=10.0, gt=0, description="seconds per channel")
+
+    @model_validator(mode="after")
+    def _channels_configured(self) -> NotifyConfig:
+        used = {c for event in (self.run_end, self.culprit, self.host_bad) for c in event}
+        if "email" in used and not self.email:
+            raise ValueError("an event lists 'email' but notify.email (your address) is unset")
+        if "webhook" in used and not self.webhook_url:
+            raise ValueError("an event lists 'webhook' but notify.webhook_url is unset")
+        if self.webhook_url and not self.webhook_url.startswith(("https://", "http://")):
+            raise ValueError("notify.webhook_url must be an http(s) URL")
+        return self
+
+
 class FarmConfig(BaseSettings):
     """The effective configuration."""
 
@@ -375,6 +509,9 @@ class FarmConfig(BaseSettings):
     bisect: BisectConfig = BisectConfig()
     build: BuildConfig = BuildConfig()
     api: ApiConfig = ApiConfig()
+    mail: MailConfig = MailConfig()
+    report: ReportConfig = ReportConfig()
+    notify: NotifyConfig = NotifyConfig()
     source: Path | None = Field(default=None, exclude=True)
 
     @classmethod
@@ -398,6 +535,13 @@ class FarmConfig(BaseSettings):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"{what}: duplicate names {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _email_needs_a_server(self) -> FarmConfig:
+        n = self.notify
+        if "email" in (*n.run_end, *n.culprit, *n.host_bad) and self.mail.smtp is None:
+            raise ValueError("[notify] lists 'email' but [mail] has no smtp server to send it")
         return self
 
     @property
@@ -462,6 +606,14 @@ def _resolve_paths(config: FarmConfig, base: Path) -> None:
     config.loads_dir = (base / config.loads_dir.expanduser()).resolve()
     if config.api.token_file is not None:
         config.api.token_file = (base / config.api.token_file.expanduser()).resolve()
+    for section, attr in (
+        (config.mail, "password_file"),
+        (config.mail, "ca_file"),
+        (config.notify, "webhook_token_file"),
+    ):
+        value = getattr(section, attr)
+        if value is not None:
+            setattr(section, attr, (base / value.expanduser()).resolve())
     for tree in config.trees:
         tree.path = (base / tree.path.expanduser()).resolve()
         if tree.config_fragment:

@@ -351,7 +351,7 @@ def _soak_and_bisect(
                 wait_for_bisection(store, bisection_id, remaining, progress=watcher.poll)
     watcher.poll()
     for bisection_id in _bisections(store):
-        outcome.bisections.append(_write_reports(store, bisection_id, settings.state_dir))
+        outcome.bisections.append(_write_reports(config, store, bisection_id, settings.state_dir))
 
 
 @dataclass(frozen=True)
@@ -412,20 +412,23 @@ def _cancel_active(store: Store) -> None:
         time.sleep(5)  # the worker's next step stops the load
 
 
-def _write_reports(store: Store, bisection_id: int, state_dir: Path) -> dict[str, Any]:
-    """The email reply and the HTML page of a bisection; what they say, in short."""
+def _write_reports(
+    config: FarmConfig, store: Store, bisection_id: int, state_dir: Path
+) -> dict[str, Any]:
+    """The email reply (with its config and repro.sh) and the HTML page of a bisection;
+    what they say, in short."""
     from farm.report import email, render
     from farm.scheduler.report_input import build_input
 
     with store.session() as session:
-        ri = build_input(session, bisection_id)
+        ri = build_input(session, bisection_id, config)
         b = session.get(Bisection, bisection_id)
         assert b is not None
         state = str(b.state)
     reports = state_dir / "reports"
     reports.mkdir(exist_ok=True)
     mail = reports / f"bisect-{bisection_id}.eml"
-    mail.write_text(email.build_email(ri).as_string())
+    mail.write_bytes(email.build_email(ri, email.identity_of(config)).as_bytes())
     page = reports / f"bisect-{bisection_id}.html"
     page.write_text(render.to_html(ri))
     return {

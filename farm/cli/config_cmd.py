@@ -40,3 +40,13 @@ def check(ctx: click.Context, as_json: bool) -> None:
             f"host {host.name}: {host.kind} {host.user}@{host.address}:{host.port} "
             f"boot={host.boot} power={host.power.kind} console={host.console.kind} tags={tags}"
         )
+    mail = cfg.mail
+    login = f" as {mail.user} (password in {mail.password_file})" if mail.user else ""
+    where = f"{mail.smtp} {mail.security}{login}" if mail.smtp else "no smtp: reports as files"
+    click.echo(f"mail: from {mail.sender}, {where}")
+    n = cfg.notify
+    events = ", ".join(
+        f"{name}={'+'.join(getattr(n, name)) or 'off'}"
+        for name in ("run_end", "culprit", "host_bad")
+    )
+    click.echo(f"notify: {events}")

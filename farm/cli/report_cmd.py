@@ -1,64 +1,120 @@
 # SPDX-License-Identifier: Apache-2.0
-"""farm report: write a bisection's report as an email reply, Markdown or HTML."""
+"""farm report: a bisection's report (FAIL) or a passed series' Tested-by (PASS), as an
+email reply, an mbox for git send-email, Markdown or HTML; sent through [mail]."""
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from farm.cli.common import get_store
+from farm.cli.common import get_config, get_store
 from farm.errors import UserError
+
+if TYPE_CHECKING:
+    from farm.report.model import Identity
 
 
 @click.command()
-@click.argument("bisection_id", metavar="BISECT", type=int)
+@click.argument("bisection_id", metavar="BISECT", type=int, required=False)
+@click.option(
+    "--tested",
+    "series_id",
+    type=int,
+    metavar="SERIES",
+    help="Instead of a bisection: the Tested-by reply of series SERIES, whose soak passed.",
+)
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["email", "markdown", "html"]),
+    type=click.Choice(["email", "mbox", "markdown", "html"]),
     default="email",
     show_default=True,
+    help="mbox: one-message mbox for `git send-email FILE`.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File.")
-@click.option("--from", "sender", default="farm <farm@localhost>", show_default=True)
-@click.option("--smtp", metavar="HOST[:PORT]", help="Send the email through this server.")
-@click.option("--dry-run", is_flag=True, help="With --smtp: only show who would get it.")
+@click.option("--from", "sender", help="From: address (default: mail.from of farm.toml).")
+@click.option("--send", is_flag=True, help="Send the email through mail.smtp of farm.toml.")
+@click.option("--smtp", metavar="HOST[:PORT]", help="Send through this server (implies --send).")
+@click.option("--dry-run", is_flag=True, help="With --send: only show who would get it.")
 @click.pass_context
 def report(
     ctx: click.Context,
-    bisection_id: int,
+    bisection_id: int | None,
+    series_id: int | None,
     fmt: str,
     output: Path | None,
-    sender: str,
+    sender: str | None,
+    send: bool,
     smtp: str | None,
     dry_run: bool,
 ) -> None:
-    """Write the report of bisection BISECT (default: the email replying to the culprit)."""
-    from farm.report import email, render
+    """Write the report of bisection BISECT (default: the email replying to the culprit,
+    with the crash, the kernel's facts, Reported-by/Closes tags, its config and repro.sh
+    attached), or with --tested SERIES the Tested-by reply of a series that passed."""
+    from farm.report import email, mailer
+
+    if (bisection_id is None) == (series_id is None):
+        raise UserError("give a bisection id or --tested SERIES (one of them)")
+    send = send or smtp is not None
+    if send and fmt not in ("email", "mbox"):
+        raise UserError("--send sends the email only", hint="drop --format or --send")
+    if series_id is not None and fmt not in ("email", "mbox"):
+        raise UserError("a Tested-by report is an email", hint="--format email or mbox")
+    if output is not None and not output.parent.is_dir():  # before sending anything
+        raise UserError(f"cannot write {output}: no directory {output.parent}", hint="-o DIR/FILE")
+    config = get_config(ctx)
+    identity = email.identity_of(config)
+    if sender:
+        identity.sender = sender
+    mail = config.mail.model_copy(update={"smtp": smtp} if smtp else {})
+    msg = _email(ctx, bisection_id, series_id, identity) if fmt in ("email", "mbox") else None
+    if msg is not None and send:
+        to = mailer.send(msg, mail, dry_run=dry_run)
+        verb = "would send" if dry_run else "sent"
+        click.echo(f"{verb} the report to {', '.join(to)} via {mail.smtp}", err=True)
+    if msg is not None:
+        data = mailer.as_mbox(msg) if fmt == "mbox" else msg.as_bytes()
+    else:
+        assert bisection_id is not None
+        data = _page(ctx, bisection_id, fmt, output).encode()
+    if output is None:
+        if not send:
+            click.echo(data, nl=False)
+    else:
+        try:
+            output.write_bytes(data)
+        except OSError as exc:
+            raise UserError(f"cannot write {output}: {exc.strerror}", hint="-o DIR/FILE") from exc
+        click.echo(f"wrote {output}", err=True)
+
+
+def _email(
+    ctx: click.Context, bisection_id: int | None, series_id: int | None, identity: Identity
+) -> EmailMessage:
+    from farm.report import email
+    from farm.scheduler.report_input import build_input, build_pass_input
+
+    config = get_config(ctx)
+    with get_store(ctx).session() as session:
+        if series_id is not None:
+            return email.build_pass_email(build_pass_input(session, series_id, config), identity)
+        assert bisection_id is not None
+        return email.build_email(build_input(session, bisection_id, config), identity)
+
+
+def _page(ctx: click.Context, bisection_id: int, fmt: str, output: Path | None) -> str:
+    from farm.report import render as pages
     from farm.scheduler.report_input import build_input
 
-    if smtp and fmt != "email":
-        raise UserError("--smtp sends the email format only", hint="drop --format or --smtp")
     with get_store(ctx).session() as session:
         ri = build_input(session, bisection_id)
-    if fmt == "email":
-        msg = email.build_email(ri, sender)
-        text = msg.as_string()
-        if smtp:
-            to = email.send(msg, smtp, dry_run=dry_run)
-            verb = "would send" if dry_run else "sent"
-            click.echo(f"{verb} the report to {', '.join(to)} via {smtp}", err=True)
-    elif fmt == "html":
-        text = render.to_html(ri)
-    else:
-        prefix = f"{output.stem}-" if output else None
-        text = render.markdown(ri, prefix)
-        if output is not None:
-            for name, png in render.images(ri).items():
-                (output.parent / f"{prefix}{name}").write_bytes(png)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        output.write_text(text)
-        click.echo(f"wrote {output}", err=True)
+    if fmt == "html":
+        return pages.to_html(ri)
+    prefix = f"{output.stem}-" if output else None
+    if output is not None:
+        for name, png in pages.images(ri).items():
+            (output.parent / f"{prefix}{name}").write_bytes(png)
+    return pages.markdown(ri, prefix)

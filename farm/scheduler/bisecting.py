@@ -47,6 +47,7 @@ from farm.detect.crash import kind_of
 from farm.ending import Cause, Verdict
 from farm.errors import UserError
 from farm.scheduler import bisect_store as persist
+from farm.scheduler import notifying
 from farm.scheduler.verdict import baseline_for
 from farm.store import Store
 from farm.store.base import as_utc, utcnow
@@ -482,6 +483,7 @@ def _tick(config: FarmConfig, session: Session, b: Bisection) -> BisectWork:
     if decision.done:
         persist.finish(session, b, decision)
         log.info("bisection %s done: %s", b.id, decision.reason)
+        notifying.bisection_done(session, config, b, decision)
         return BisectWork(b.id, [r.run_id for r in ours if r.run_id is not None])
     stop = [r for r in engine.pointless(ours) if not _reproducing(engine, r.kernel)]
     live = [r for r in in_flight if r not in stop]

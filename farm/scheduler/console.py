@@ -10,6 +10,7 @@ can take the next step. A crash is recorded once per run and title.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from farm.store.samples import ConsoleLine
 # Lines kept in the reparse window: a whole oops with its stack fits many times over.
 WINDOW_LINES = 400
 MAX_READ = 4 << 20
+_STAMP = re.compile(r"^\[\s*(\d+\.\d+)\]")  # printk's "[   74.264500] "
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ def scan(session: Session, *, run_id: int, host: str, scan_from: int) -> tuple[l
     known = set(session.scalars(select(Crash.title).where(Crash.run_id == run_id)))
     found: list[Crash] = []
     for parsed in crash_parser.parse("\n".join(line for _, line in rows)):
+        first = rows[parsed.start_line - 1][1] if 0 < parsed.start_line <= len(rows) else ""
         if parsed.title in known:
             continue
         known.add(parsed.title)
@@ -76,11 +79,18 @@ def scan(session: Session, *, run_id: int, host: str, scan_from: int) -> tuple[l
                 corrupted=parsed.corrupted,
                 alt_titles=list(parsed.alt_titles),
                 source="console",
+                uptime_seconds=_uptime(first),
             )
         )
     session.add_all(found)
     next_from = rows[max(0, len(rows) - WINDOW_LINES)][0]
     return found, next_from
+
+
+def _uptime(line: str) -> float | None:
+    """The kernel's uptime when it printed ``line``, if the console has timestamps."""
+    match = _STAMP.match(line)
+    return float(match[1]) if match else None
 
 
 def tail(session: Session, run_id: int, lines: int = 50) -> list[str]:

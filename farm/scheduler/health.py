@@ -28,6 +28,7 @@ from farm.config import FarmConfig
 from farm.ending import Cause, Verdict
 from farm.hosts.base import Host
 from farm.hosts.power import ManualPower
+from farm.scheduler import notifying
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.hosts import Health, HostAlert, HostHealthChange
@@ -206,6 +207,7 @@ def after_run(session: Session, config: FarmConfig, run: Run) -> int | None:
         failed = f"health check run {run.id} failed: {'; '.join(run.reasons) or run.verdict}"
         set_health(session, run.host, Health.BAD, reason=failed, run_id=run.id)
         raise_alert(session, run.host, "health-check-failed", failed, run_id=run.id)
+        notifying.host_bad(session, config, run.host, failed, run.id)
         return None
     why = _needs_check(run)
     settings = next((h.health for h in config.hosts if h.name == run.host), None)

@@ -38,6 +38,7 @@ from farm.hosts.remote import RemoteHost
 from farm.loads import Load, get_load
 from farm.scheduler import console as console_mod
 from farm.scheduler import health as host_health
+from farm.scheduler import notifying
 from farm.scheduler.verdict import decide, hang_finding, reboot_finding
 from farm.soak import load as load_mod
 from farm.soak.sampler import LoadPulse, Reading, take_sample
@@ -173,6 +174,7 @@ def commit(ctx: Ctx, snap: Snap, outcome: Outcome) -> tuple[int, float] | None:
             check = host_health.after_run(session, ctx.config, run)
             if check is not None:
                 ctx.followups.append((check, run.host))
+            notifying.run_ended(session, ctx.config, run)
         if outcome.release_host or run.state in TERMINAL:
             session.execute(
                 update(HostState)

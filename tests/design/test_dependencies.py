@@ -6,7 +6,7 @@ The layers, bottom up:
 
 - vocabulary: ``errors``, ``units``, ``ending``, ``config``, ``git``, ``data``;
 - stage libraries: ``intake``, ``build``, ``hosts``, ``soak``, ``detect``, ``bisect``
-  (the engine), ``report``, and the data they read (``loads``): they take values and
+  (the engine), ``report``, ``notify``, and the data they read (``loads``): they take values and
   return values, and know nothing of the store, Celery or the scheduler;
 - the record: ``store`` (SQLAlchemy tables, which may hold stage values);
 - the one place that decides: ``scheduler`` (run lifecycle, verdicts, bisections,
@@ -24,7 +24,7 @@ import pytest
 
 from .imports import FARM, Import, all_imports, module_name
 
-STAGES = ("intake", "build", "hosts", "soak", "detect", "bisect", "report", "loads")
+STAGES = ("intake", "build", "hosts", "soak", "detect", "bisect", "report", "notify", "loads")
 VOCABULARY = ("errors", "units", "ending", "config", "git", "data")
 DECIDING = ("farm.store", "farm.scheduler", "celery", "kombu", "sqlalchemy", "alembic")
 EDGES = ("farm.cli", "farm.api", "farm.demo", "farm.__main__")
