@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from farm.cli.common import get_store
+from farm.cli.common import get_store, write_output
 from farm.errors import UserError
 
 
@@ -56,9 +56,9 @@ def report(
         text = render.markdown(ri, prefix)
         if output is not None:
             for name, png in render.images(ri).items():
-                (output.parent / f"{prefix}{name}").write_bytes(png)
+                write_output(output.parent / f"{prefix}{name}", png)
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text)
+        write_output(output, text)
         click.echo(f"wrote {output}", err=True)

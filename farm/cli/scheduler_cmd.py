@@ -9,17 +9,24 @@ import time
 import click
 from sqlalchemy import select
 
-from farm.cli.common import emit_json, get_config, get_store, json_option, printable
+from farm.cli.common import (
+    emit_json,
+    get_config,
+    get_store,
+    json_option,
+    log_level_option,
+    printable,
+)
 
 
 @click.command()
 @click.option("--hosts", help="Comma-separated hosts whose queues to serve (default: all).")
 @click.option("--name", default=None, help="Worker name (default: farm-<hostname>).")
 @click.option("--concurrency", type=int, default=0, help="Threads (default: hosts + 1).")
-@click.option("--loglevel", default="INFO", show_default=True)
+@log_level_option
 @click.pass_context
 def worker(
-    ctx: click.Context, hosts: str | None, name: str | None, concurrency: int, loglevel: str
+    ctx: click.Context, hosts: str | None, name: str | None, concurrency: int, log_level: str
 ) -> None:
     """Run a Celery worker serving the queues of the given hosts and the control queue."""
     from farm.scheduler.app import CONTROL_QUEUE, get_app, queue_for
@@ -42,7 +49,7 @@ def worker(
             f"--concurrency={concurrency or len(names) + 1}",
             f"--queues={','.join(queues)}",
             f"--hostname={name or 'farm'}@{socket.gethostname()}",
-            f"--loglevel={loglevel}",
+            f"--loglevel={log_level.upper()}",
             "--without-gossip",
             "--without-mingle",
         ]
@@ -50,15 +57,15 @@ def worker(
 
 
 @click.command()
-@click.option("--loglevel", default="INFO", show_default=True)
+@log_level_option
 @click.pass_context
-def beat(ctx: click.Context, loglevel: str) -> None:
+def beat(ctx: click.Context, log_level: str) -> None:
     """Run celery beat: the periodic reconciler that re-drives lost work."""
     from farm.scheduler.app import get_app
 
     config = get_config(ctx)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    get_app(config).Beat(loglevel=loglevel).run()
+    get_app(config).Beat(loglevel=log_level.upper()).run()
 
 
 @click.command()

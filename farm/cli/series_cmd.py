@@ -10,6 +10,7 @@ import click
 from sqlalchemy import func, select
 
 from farm.cli.common import emit_json, get_config, get_store, json_option
+from farm.cli.up_cmd import warn_unless_running
 from farm.config import FarmConfig
 from farm.errors import UserError
 from farm.intake.series import few_numbers, parse_selection
@@ -73,6 +74,7 @@ def submit(
         **chosen,
     )
     result, runs = submitted.intake, submitted.runs
+    warn_unless_running(config)
     if as_json:
         emit_json({**result.to_json(), "next": plan, "runs": runs})
         return
