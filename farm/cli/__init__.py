@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "logs": "farm.cli.scheduler_cmd:logs",
     "netconsole": "farm.cli.netconsole_cmd:netconsole",
     "report": "farm.cli.report_cmd:report",
+    "runs": "farm.cli.runs_cmd:runs",
     "series": "farm.cli.series_cmd:series",
     "status": "farm.cli.scheduler_cmd:status",
     "submit": "farm.cli.series_cmd:submit",

@@ -89,26 +89,49 @@ def status(ctx: click.Context, as_json: bool, show_all: bool) -> None:
 @click.argument("run_id", type=int)
 @click.option("--lines", type=int, default=200, show_default=True, help="Console lines to show.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new console lines.")
+@json_option
 @click.pass_context
-def logs(ctx: click.Context, run_id: int, lines: int, follow: bool) -> None:
-    """A run's console lines, crashes and verdict."""
+def logs(ctx: click.Context, run_id: int, lines: int, follow: bool, as_json: bool) -> None:
+    """A run's console lines, crashes and verdict.
+
+    With --json, one object: {"run", "host", "state", "verdict", "reasons",
+    "crashes": [{"title", "kind", "uptime_seconds"}], "lines"}.
+    """
     from farm.errors import UserError
     from farm.store.runs import Crash, Run
     from farm.store.samples import ConsoleLine
 
+    if as_json and follow:
+        raise UserError("--json prints one object and ends; --follow never ends", hint="pick one")
     store = get_store(ctx)
     with store.session() as session:
         run = session.get(Run, run_id)
         if run is None:
-            raise UserError(f"no run {run_id}", hint="farm status --all")
+            raise UserError(f"no run {run_id}", hint="farm runs list")
         newest = select(ConsoleLine).where(ConsoleLine.run_id == run_id)
         rows = list(
             reversed(session.scalars(newest.order_by(ConsoleLine.id.desc()).limit(lines)).all())
         )
-        for row in rows:
-            click.echo(printable(row.line))
         last = rows[-1].id if rows else 0
         crashes = session.scalars(select(Crash).where(Crash.run_id == run_id)).all()
+        if as_json:
+            emit_json(
+                {
+                    "run": run.id,
+                    "host": run.host,
+                    "state": str(run.state),
+                    "verdict": str(run.verdict) if run.verdict else None,
+                    "reasons": list(run.reasons),
+                    "crashes": [
+                        {"title": c.title, "kind": c.kind, "uptime_seconds": c.uptime_seconds}
+                        for c in crashes
+                    ],
+                    "lines": [row.line for row in rows],
+                }
+            )
+            return
+        for row in rows:
+            click.echo(printable(row.line))
         click.echo(f"# run {run_id} on {run.host}: {run.state}", err=True)
         for crash in crashes:
             click.echo(printable(f"# crash: {crash.title}"), err=True)

@@ -49,6 +49,7 @@ def up_config(kernel_build_env: KernelBuildEnv, tmp_path: Path) -> Iterator[Farm
         f'database_url = "sqlite:///{tmp_path / "farm.db"}"\n'
         "[scheduler]\nsample_interval = 2.0\nhang_grace = 10.0\nlease_seconds = 10.0\n"
         "reconcile_seconds = 2.0\noverdue_seconds = 15.0\n\n"
+        f'[[trees]]\nname = "linux"\npath = "{kernel_build_env.tree}"\n\n'
         f'[[hosts]]\nname = "{HOST}"\nkind = "qemu"\nboot_timeout = 240\n'
         "[hosts.qemu]\nmemory_mb = 384\n"
     )
