@@ -166,6 +166,7 @@ class LocalServices:
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         if name in self.procs and self.procs[name].poll() is None:
             raise InfraError(f"{name} is already running (pid {self.procs[name].pid})")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
                 argv,

@@ -163,9 +163,9 @@ class Supervisor:
         self.say = say
         self.children = [_Child(s, ChildState(name=s.name)) for s in services]
 
-    def start_all(self) -> None:
+    def start_all(self, now: float) -> None:
         for child in self.children:
-            self._start(child)
+            self._start(child, now)
 
     def tend(self, now: float) -> bool:
         """One look at every child; True when something changed."""
@@ -181,7 +181,7 @@ class Supervisor:
             elif now >= (child.state.next_start_at or 0.0):
                 child.state.restarts += 1
                 try:
-                    self._start(child)
+                    self._start(child, now)
                 except InfraError as exc:  # Redis that does not answer: try again later
                     child.state.started_at = now
                     self._exited(child, 1, now, f"did not start ({exc.message})")
@@ -198,7 +198,7 @@ class Supervisor:
         child.pending = True
         self.say(f"{child.service.name} {how} after {lived:.0f} s; starting it in {delay:g} s")
 
-    def _start(self, child: _Child) -> None:
+    def _start(self, child: _Child, now: float) -> None:
         name = child.service.name
         if name == REDIS:
             self.stack.start_redis()  # the same port and password: clients reconnect
@@ -206,7 +206,7 @@ class Supervisor:
             self.stack.start(name, list(child.service.args))
         pid = self.stack.procs[name].pid
         child.state.pid, child.state.start_ticks = pid, start_ticks(pid)
-        child.state.started_at, child.state.next_start_at = time.time(), None
+        child.state.started_at, child.state.next_start_at = now, None
         child.pending = False
         self.say(f"{name} started (pid {pid})")
 
@@ -254,7 +254,7 @@ def supervise(config: FarmConfig, services: list[Service]) -> None:
         )
         supervisor = Supervisor(stack, services, _say)
         try:
-            supervisor.start_all()
+            supervisor.start_all(time.time())
             state.ready = True
             while True:
                 state.services = [c.state for c in supervisor.children]
