@@ -159,7 +159,7 @@ def _show_services(state: UpState) -> None:
         else:
             wait = max(0.0, (child.next_start_at or now) - now)
             how = f"exited ({child.last_exit}), starts again in {wait:.0f} s"
-        restarts = f", {child.restarts} restarts" if child.restarts else ""
+        restarts = f", restarts: {child.restarts}" if child.restarts else ""
         click.echo(f"  {child.name:<11} {how}{restarts}  log {state.log_dir}/{child.name}.log")
 
 
