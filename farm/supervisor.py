@@ -279,7 +279,13 @@ def _say(message: str) -> None:
 def launch(config: FarmConfig, timeout: float = 60.0) -> UpState:
     """Start the supervisor detached from this terminal; its state once all started."""
     log_dir = config.data_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(
+            f"cannot create the log directory {log_dir}: {exc.strerror}",
+            hint="set data_dir in farm.toml to a directory you can write",
+        ) from exc
     argv = [sys.executable, "-m", "farm"]
     if config.source is not None:
         argv += ["--config", str(config.source)]

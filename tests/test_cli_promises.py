@@ -173,6 +173,17 @@ def test_a_report_to_a_missing_directory_is_exit_1_saying_so_without_a_traceback
     assert not (farm_toml.parent / "data" / "tracebacks").exists()
 
 
+def test_a_data_dir_that_cannot_be_made_is_the_users_to_fix_not_a_bug(
+    farm_toml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    farm_toml.write_text('data_dir = "/proc/self/farm"\n')
+    for argv in (["series", "list"], ["up"]):
+        code, out, err = run(capsys, *argv)
+        assert (code, out) == (1, ""), err
+        assert err.startswith("farm: error: cannot create the "), err
+        assert "/proc/" in err and "\n  hint: set data_dir" in err
+
+
 # --- one name for one idea --------------------------------------------------------------
 
 
