@@ -18,6 +18,7 @@ from farm.supervisor import (
     read_state,
     services_for,
     shut_down,
+    start_ticks,
     supervise,
 )
 
@@ -69,14 +70,15 @@ def up(ctx: click.Context, show_status: bool, foreground: bool, as_json: bool) -
 @json_option
 @click.pass_context
 def down(ctx: click.Context, as_json: bool) -> None:
-    """Stop what `farm up` started, and the QEMU VMs of hosts with no run in flight.
+    """Stop what `farm up` started, and the QEMU VMs started while it was up on hosts
+    with no run in flight.
 
     A VM soaking a run keeps running, so the run goes on after the next `farm up`;
     `farm cancel RUN` first to stop it too.
     """
     config = get_config(ctx)
     stopped = shut_down(config.data_dir)
-    vms, kept = _stop_idle_vms(ctx, config) if stopped is not None else ([], {})
+    vms, kept = _stop_idle_vms(ctx, config, stopped) if stopped is not None else ([], {})
     if as_json:
         emit_json(
             {
@@ -107,8 +109,11 @@ def _api_configured(config: FarmConfig) -> bool:
     return True
 
 
-def _stop_idle_vms(ctx: click.Context, config: FarmConfig) -> tuple[list[str], dict[str, int]]:
-    """Stop the QEMU VMs of hosts without a run in flight; (stopped, {host: run kept})."""
+def _stop_idle_vms(
+    ctx: click.Context, config: FarmConfig, up: UpState
+) -> tuple[list[str], dict[str, int]]:
+    """Stop the QEMU VMs that started while farm was up (its workers started them) on
+    hosts without a run in flight; (stopped, {host: run kept})."""
     from farm.hosts.qemu import QemuVm
     from farm.store.runs import TERMINAL, Run
 
@@ -119,7 +124,8 @@ def _stop_idle_vms(ctx: click.Context, config: FarmConfig) -> tuple[list[str], d
     kept: dict[str, int] = {}
     for host in (h for h in config.hosts if h.kind == "qemu"):
         vm = QemuVm(host, config.data_dir)
-        if vm.pid() is None:
+        pid = vm.pid()
+        if pid is None or (start_ticks(pid) or 0) < up.supervisor_ticks:
             continue
         if host.name in busy:
             kept[host.name] = busy[host.name]
