@@ -117,22 +117,21 @@ def _stop_idle_vms(
     from farm.hosts.qemu import QemuVm
     from farm.store.runs import TERMINAL, Run
 
-    with get_store(ctx).session() as session:
-        rows = session.execute(select(Run.host, Run.id).where(Run.state.not_in(TERMINAL)))
-        busy = {host: run_id for host, run_id in rows}
-    stopped: list[str] = []
-    kept: dict[str, int] = {}
+    ours = {}  # host name -> its VM, started while farm was up
     for host in (h for h in config.hosts if h.kind == "qemu"):
         vm = QemuVm(host, config.data_dir)
         pid = vm.pid()
-        if pid is None or (start_ticks(pid) or 0) < up.supervisor_ticks:
-            continue
-        if host.name in busy:
-            kept[host.name] = busy[host.name]
-        else:
+        if pid is not None and (start_ticks(pid) or 0) >= up.supervisor_ticks:
+            ours[host.name] = vm
+    if not ours:
+        return [], {}
+    with get_store(ctx).session() as session:
+        rows = session.execute(select(Run.host, Run.id).where(Run.state.not_in(TERMINAL)))
+        busy = {host: run_id for host, run_id in rows if host in ours}
+    for name, vm in ours.items():
+        if name not in busy:
             vm.stop()
-            stopped.append(host.name)
-    return stopped, kept
+    return [name for name in ours if name not in busy], busy
 
 
 def _json(state: UpState) -> dict[str, object]:
