@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -150,7 +150,7 @@ class _Child:
     service: Service
     state: ChildState
     failures: int = 0
-    pending: bool = field(default=False)
+    pending: bool = False  # exited; starts again at state.next_start_at
 
 
 class Supervisor:
@@ -276,7 +276,7 @@ def _say(message: str) -> None:
 # --- the commands' side -------------------------------------------------------------------
 
 
-def launch(config: FarmConfig, timeout: float = 60.0) -> UpState:
+def launch(config: FarmConfig, timeout: float = 120.0) -> UpState:
     """Start the supervisor detached from this terminal; its state once all started."""
     log_dir = config.data_dir / "logs"
     try:
