@@ -37,30 +37,52 @@ def free_port() -> int:
         return port
 
 
+def worker_args(name: str, hosts: list[str] | None = None, concurrency: int = 0) -> list[str]:
+    """``farm worker`` arguments of a worker called ``name`` serving ``hosts``."""
+    args = ["worker", "--name", name]
+    if hosts:
+        args += ["--hosts", ",".join(hosts)]
+    if concurrency:
+        args += ["--concurrency", str(concurrency)]
+    return args
+
+
 class LocalServices:
     """``with LocalServices(config_path, log_dir) as stack:`` starts Redis; workers and
-    beat are started on demand and everything is stopped on exit."""
+    beat are started on demand and everything is stopped on exit.
 
-    def __init__(self, config_path: Path, log_dir: Path, *, redis_persist: bool = False) -> None:
+    With ``broker``, that broker is used and no Redis is started. ``redis_dir`` keeps
+    Redis's files (default: a temporary directory removed at the end). Without a
+    ``config_path`` the children read the configuration as farm does by default."""
+
+    def __init__(
+        self,
+        config_path: Path | None,
+        log_dir: Path,
+        *,
+        redis_persist: bool = False,
+        broker: str | None = None,
+        redis_dir: Path | None = None,
+    ) -> None:
         self.config_path = config_path
         self.log_dir = log_dir
         self.redis_persist = redis_persist
-        self.redis_dir = Path(tempfile.mkdtemp(prefix="farm-redis-"))
+        self.broker = broker
+        self.own_redis_dir = redis_dir is None
+        self.redis_dir = redis_dir or Path(tempfile.mkdtemp(prefix="farm-redis-"))
         self.port = free_port()
         self.password = secrets.token_hex(16)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
     def broker_url(self) -> str:
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        return self.broker or f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
     def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "FARM_CONFIG": str(self.config_path),
-            "FARM_BROKER_URL": self.broker_url,
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = {**os.environ, "FARM_BROKER_URL": self.broker_url, "PYTHONUNBUFFERED": "1"}
+        if self.config_path is not None:
+            env["FARM_CONFIG"] = str(self.config_path)
+        return env
 
     # --- redis ---------------------------------------------------------------------
 
@@ -70,6 +92,7 @@ class LocalServices:
             raise InfraError("redis-server is not installed", hint="make apt")
         persist = ["--appendonly", "yes"] if self.redis_persist else ["--save", ""]
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.redis_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         # The password is in a file only we can read, never on a command line.
         conf = self.redis_dir / "redis.conf"
         conf.touch(mode=0o600)
@@ -96,16 +119,20 @@ class LocalServices:
 
     # --- celery processes ------------------------------------------------------------
 
+    def start(self, name: str, farm_args: list[str]) -> subprocess.Popen[bytes]:
+        """``farm FARM_ARGS`` as the process ``name``, logging to ``<log_dir>/<name>.log``."""
+        return self._spawn(name, [sys.executable, "-m", "farm", *farm_args])
+
     def start_worker(self, name: str, hosts: list[str] | None = None, concurrency: int = 0) -> None:
-        argv = [sys.executable, "-m", "farm", "worker", "--name", name]
-        if hosts:
-            argv += ["--hosts", ",".join(hosts)]
-        if concurrency:
-            argv += ["--concurrency", str(concurrency)]
-        self._spawn(name, argv)
+        self.start(name, worker_args(name, hosts, concurrency))
 
     def start_beat(self) -> None:
-        self._spawn("beat", [sys.executable, "-m", "farm", "beat"])
+        self.start("beat", ["beat"])
+
+    def exited(self, name: str) -> int | None:
+        """The exit status of ``name`` if it has ended (a negative signal number if
+        killed), None while it runs."""
+        return self.procs[name].poll()
 
     def kill(self, name: str) -> None:
         """SIGKILL, no goodbye: what a crashed controller looks like."""
@@ -133,20 +160,28 @@ class LocalServices:
         for name in [n for n in self.procs if n != "redis"]:
             self.stop(name)
         self.stop("redis")
-        shutil.rmtree(self.redis_dir, ignore_errors=True)
+        if self.own_redis_dir:
+            shutil.rmtree(self.redis_dir, ignore_errors=True)
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         if name in self.procs and self.procs[name].poll() is None:
             raise InfraError(f"{name} is already running (pid {self.procs[name].pid})")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{name}.log").open("ab") as log:
             proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, env=self.env(), start_new_session=True
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+                start_new_session=True,
             )
         self.procs[name] = proc
         return proc
 
     def __enter__(self) -> LocalServices:
-        self.start_redis()
+        if self.broker is None:
+            self.start_redis()
         return self
 
     def __exit__(

@@ -11,6 +11,7 @@ one line on stderr; its traceback goes to a private file for the bug report.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shlex
 import sys
@@ -33,14 +34,17 @@ COMMANDS: dict[str, str] = {
     "cancel": "farm.cli.scheduler_cmd:cancel",
     "config": "farm.cli.config_cmd:config",
     "crash": "farm.cli.crash_cmd:crash",
+    "down": "farm.cli.up_cmd:down",
     "exporter": "farm.cli.metrics_cmd:exporter",
     "hosts": "farm.cli.hosts_cmd:hosts",
     "logs": "farm.cli.scheduler_cmd:logs",
     "netconsole": "farm.cli.netconsole_cmd:netconsole",
     "report": "farm.cli.report_cmd:report",
+    "runs": "farm.cli.runs_cmd:runs",
     "series": "farm.cli.series_cmd:series",
     "status": "farm.cli.scheduler_cmd:status",
     "submit": "farm.cli.series_cmd:submit",
+    "up": "farm.cli.up_cmd:up",
     "worker": "farm.cli.scheduler_cmd:worker",
 }
 
@@ -75,26 +79,36 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
+    args = sys.argv[1:] if argv is None else argv
     state: dict[str, Any] = {}  # ctx.obj: the config path, and the config once read
     try:
         return cli.main(args=argv, prog_name="farm", standalone_mode=False, obj=state)
     except click.exceptions.Abort:
-        click.echo("farm: aborted", err=True)
-        sys.exit(130)
+        _fail(args, "aborted", None, 130)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(1)
+        if "--json" not in args:
+            exc.show()
+            sys.exit(1)
+        _fail(args, exc.format_message(), "farm COMMAND --help", 1)
     except FarmError as exc:
-        click.echo(f"farm: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+        _fail(args, f"error: {exc.message}", exc.hint, exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("farm: interrupted", err=True)
-        sys.exit(130)
+        _fail(args, "interrupted", None, 130)
     except Exception as exc:
-        where = _save_traceback(state, sys.argv[1:] if argv is None else argv)
+        where = _save_traceback(state, args)
         message = " ".join(str(exc).split())[:300]
-        click.echo(f"farm: internal error: {type(exc).__name__}: {message}; {where}", err=True)
-        sys.exit(4)
+        _fail(args, f"internal error: {type(exc).__name__}: {message}; {where}", None, 4)
+
+
+def _fail(args: list[str], message: str, hint: str | None, code: int) -> None:
+    """The error on stderr and the exit: ``farm: MESSAGE`` (and its hint) for people;
+    with --json, one object ``{"error", "hint", "exit"}`` for scripts."""
+    if "--json" in args:
+        error = message.removeprefix("error: ")
+        click.echo(json.dumps({"error": error, "hint": hint, "exit": code}), err=True)
+    else:
+        click.echo(f"farm: {message}" + (f"\n  hint: {hint}" if hint else ""), err=True)
+    sys.exit(code)
 
 
 def _save_traceback(state: dict[str, Any], argv: list[str]) -> str:

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import click
 
-from farm.cli.common import get_config, get_store
+from farm.cli.common import bind_option, get_config, get_store, log_level_option
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 @click.command()
-@click.option("--host", help="Address to bind (default: api.host, 127.0.0.1).")
+@bind_option("--host", default=None, help="Address to listen on (default: api.host, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: api.port, 9479).")
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
-)
+@log_level_option
 @click.pass_context
-def api(ctx: click.Context, host: str | None, port: int | None, log_level: str) -> None:
+def api(ctx: click.Context, bind: str | None, port: int | None, log_level: str) -> None:
     """Serve POST /api/alerts (Grafana and Alertmanager webhooks) and GET /api/*.
 
     Every /api request needs "Authorization: Bearer <token>"; the token comes from
@@ -39,7 +34,7 @@ def api(ctx: click.Context, host: str | None, port: int | None, log_level: str) 
         confidence=config.bisect.confidence,
         max_body=config.api.max_body_bytes,
     )
-    bind_host = host or config.api.host
+    bind_host = bind or config.api.host
     bind_port = port or config.api.port
     click.echo(f"farm api: serving on http://{bind_host}:{bind_port} (POST /api/alerts)", err=True)
     if bind_host not in LOOPBACK:
@@ -48,4 +43,6 @@ def api(ctx: click.Context, host: str | None, port: int | None, log_level: str) 
             "the network (plain HTTP: put TLS in front of it)",
             err=True,
         )
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level=log_level, server_header=False)
+    uvicorn.run(
+        app, host=bind_host, port=bind_port, log_level=log_level.lower(), server_header=False
+    )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 from pydantic import ValidationError
 
-from farm.cli.common import emit_json, get_config, get_store, json_option
+from farm.cli.common import emit_json, get_config, get_store, json_option, printable
 from farm.errors import UserError
 from farm.units import parse_duration
 
@@ -45,6 +45,7 @@ def bisect() -> None:
     \b
     farm bisect RUN [--regression R] [--hosts a,b] [--max-hours H] [--wait]
     farm bisect status ID
+    farm bisect list
     farm bisect simulate --patches 28 --mttf 12h
     """
 
@@ -121,6 +122,51 @@ def start(
         return
     verdict = f"first bad patch {b.culprit}" if b.culprit else b.result.get("reason", "no verdict")
     click.echo(f"bisection {b.id} [{b.state.value}]: {verdict}")
+
+
+@bisect.command("list")
+@click.option("--state", type=click.Choice(["requested", "running", "done", "cancelled"]))
+@json_option
+@click.pass_context
+def list_cmd(ctx: click.Context, state: str | None, as_json: bool) -> None:
+    """Every bisection, newest first: its run, what it hunts, its state and verdict."""
+    from sqlalchemy import select
+
+    from farm.store.bisect import Bisection, BisectState
+
+    query = select(Bisection).order_by(Bisection.id.desc())
+    if state is not None:
+        query = query.where(Bisection.state == BisectState(state))
+    with get_store(ctx).session() as session:
+        rows = [
+            {
+                "id": b.id,
+                "run": b.run_id,
+                "series": b.series_id,
+                "regression": b.regression,
+                "kind": b.regression_kind,
+                "state": str(b.state),
+                "culprit": b.culprit,
+                "culprit_probability": (
+                    b.posterior[b.culprit - 1] if b.culprit and b.posterior else None
+                ),
+                "hosts": list(b.hosts),
+                "created_at": b.created_at.isoformat(),
+            }
+            for b in session.scalars(query)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no bisections yet; start one with: farm bisect RUN", err=True)
+    for row in rows:
+        verdict = f"first bad patch {row['culprit']}" if row["culprit"] else "no culprit yet"
+        line = (
+            f"{row['id']:4d}  run {row['run']:<5} {row['state']:<9} {verdict:<20} "
+            f"{row['kind']} {row['regression']}"
+        )
+        click.echo(printable(line))
 
 
 @bisect.command("simulate")

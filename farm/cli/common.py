@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from farm.config import FarmConfig, load_config
+from farm.errors import UserError
 from farm.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -18,13 +20,56 @@ F = TypeVar("F", bound=Callable[..., Any])
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
+class AliasedOption(click.Option):
+    """An option whose first spelling is the one --help shows; the older spellings
+    after it still parse, so scripts written for them keep working."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        spellings, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = spellings
+
+
+log_level_option = click.option(
+    "--log-level",
+    "--loglevel",
+    "log_level",
+    cls=AliasedOption,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="How much the log says.",
+)
+
+
+def bind_option(*old: str, default: str | None, help: str) -> Callable[[F], F]:
+    """``--bind ADDRESS``: the address a server listens on (``old``: former spellings)."""
+    option = click.option(
+        "--bind", *old, "bind", cls=AliasedOption, default=default, show_default=True, help=help
+    )
+    return option
+
+
 def get_config(ctx: click.Context) -> FarmConfig:
     root = ctx.find_root()
     if root.obj is None:
         root.obj = {}
     if "config" not in root.obj:
-        root.obj["config"] = load_config(root.obj.get("config_path"))
+        root.obj["config"] = _with_running_broker(load_config(root.obj.get("config_path")))
     config: FarmConfig = root.obj["config"]
+    return config
+
+
+def _with_running_broker(config: FarmConfig) -> FarmConfig:
+    """With no broker configured, the private one of `farm up` when it runs."""
+    from farm.supervisor import broker_configured, read_state
+
+    if not broker_configured(config):
+        running = read_state(config.data_dir)
+        if running is not None and running.private_broker:
+            config.broker_url = running.broker_url
     return config
 
 
@@ -48,6 +93,21 @@ def printable(text: str) -> str:
     characters other than tab and newline are shown as ``\\xNN``, never obeyed.
     Storage keeps them; this is for output only."""
     return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def write_output(path: Path, data: str | bytes) -> None:
+    """Write a file the user named (``-o FILE``); a path that cannot be written is the
+    user's to fix, not a crash."""
+    try:
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data)
+    except OSError as exc:
+        raise UserError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint=f"check that {path.parent} exists and is writable",
+        ) from exc
 
 
 def emit_json(data: Any) -> None:

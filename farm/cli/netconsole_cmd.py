@@ -10,15 +10,13 @@ from typing import Any
 
 import click
 
-from farm.cli.common import emit_json, get_config, json_option
+from farm.cli.common import bind_option, emit_json, get_config, json_option
 from farm.hosts.netconsole import DEFAULT_PORT, HostStats, Listener
 
 
 @click.command()
-@click.option(
-    "--bind",
+@bind_option(
     default="127.0.0.1",
-    show_default=True,
     help="Address to listen on. Loopback only hears this machine (and QEMU guests); "
     "to hear lab machines, give the controller's address on the lab network "
     "(or 0.0.0.0: then anyone who can reach the port can write to the hosts' logs).",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from farm.cli.common import get_config, get_store
+from farm.cli.common import get_config, get_store, write_output
 from farm.errors import UserError
 
 if TYPE_CHECKING:
@@ -84,10 +84,7 @@ def report(
         if not send:
             click.echo(data, nl=False)
     else:
-        try:
-            output.write_bytes(data)
-        except OSError as exc:
-            raise UserError(f"cannot write {output}: {exc.strerror}", hint="-o DIR/FILE") from exc
+        write_output(output, data)
         click.echo(f"wrote {output}", err=True)
 
 
@@ -116,5 +113,5 @@ def _page(ctx: click.Context, bisection_id: int, fmt: str, output: Path | None) 
     prefix = f"{output.stem}-" if output else None
     if output is not None:
         for name, png in pages.images(ri).items():
-            (output.parent / f"{prefix}{name}").write_bytes(png)
+            write_output(output.parent / f"{prefix}{name}", png)
     return pages.markdown(ri, prefix)

@@ -9,17 +9,24 @@ import time
 import click
 from sqlalchemy import select
 
-from farm.cli.common import emit_json, get_config, get_store, json_option, printable
+from farm.cli.common import (
+    emit_json,
+    get_config,
+    get_store,
+    json_option,
+    log_level_option,
+    printable,
+)
 
 
 @click.command()
 @click.option("--hosts", help="Comma-separated hosts whose queues to serve (default: all).")
 @click.option("--name", default=None, help="Worker name (default: farm-<hostname>).")
 @click.option("--concurrency", type=int, default=0, help="Threads (default: hosts + 1).")
-@click.option("--loglevel", default="INFO", show_default=True)
+@log_level_option
 @click.pass_context
 def worker(
-    ctx: click.Context, hosts: str | None, name: str | None, concurrency: int, loglevel: str
+    ctx: click.Context, hosts: str | None, name: str | None, concurrency: int, log_level: str
 ) -> None:
     """Run a Celery worker serving the queues of the given hosts and the control queue."""
     from farm.scheduler.app import CONTROL_QUEUE, get_app, queue_for
@@ -42,7 +49,7 @@ def worker(
             f"--concurrency={concurrency or len(names) + 1}",
             f"--queues={','.join(queues)}",
             f"--hostname={name or 'farm'}@{socket.gethostname()}",
-            f"--loglevel={loglevel}",
+            f"--loglevel={log_level.upper()}",
             "--without-gossip",
             "--without-mingle",
         ]
@@ -50,15 +57,15 @@ def worker(
 
 
 @click.command()
-@click.option("--loglevel", default="INFO", show_default=True)
+@log_level_option
 @click.pass_context
-def beat(ctx: click.Context, loglevel: str) -> None:
+def beat(ctx: click.Context, log_level: str) -> None:
     """Run celery beat: the periodic reconciler that re-drives lost work."""
     from farm.scheduler.app import get_app
 
     config = get_config(ctx)
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    get_app(config).Beat(loglevel=loglevel).run()
+    get_app(config).Beat(loglevel=log_level.upper()).run()
 
 
 @click.command()
@@ -82,26 +89,49 @@ def status(ctx: click.Context, as_json: bool, show_all: bool) -> None:
 @click.argument("run_id", type=int)
 @click.option("--lines", type=int, default=200, show_default=True, help="Console lines to show.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new console lines.")
+@json_option
 @click.pass_context
-def logs(ctx: click.Context, run_id: int, lines: int, follow: bool) -> None:
-    """A run's console lines, crashes and verdict."""
+def logs(ctx: click.Context, run_id: int, lines: int, follow: bool, as_json: bool) -> None:
+    """A run's console lines, crashes and verdict.
+
+    With --json, one object: {"run", "host", "state", "verdict", "reasons",
+    "crashes": [{"title", "kind", "uptime_seconds"}], "lines"}.
+    """
     from farm.errors import UserError
     from farm.store.runs import Crash, Run
     from farm.store.samples import ConsoleLine
 
+    if as_json and follow:
+        raise UserError("--json prints one object and ends; --follow never ends", hint="pick one")
     store = get_store(ctx)
     with store.session() as session:
         run = session.get(Run, run_id)
         if run is None:
-            raise UserError(f"no run {run_id}", hint="farm status --all")
+            raise UserError(f"no run {run_id}", hint="farm runs list")
         newest = select(ConsoleLine).where(ConsoleLine.run_id == run_id)
         rows = list(
             reversed(session.scalars(newest.order_by(ConsoleLine.id.desc()).limit(lines)).all())
         )
-        for row in rows:
-            click.echo(printable(row.line))
         last = rows[-1].id if rows else 0
         crashes = session.scalars(select(Crash).where(Crash.run_id == run_id)).all()
+        if as_json:
+            emit_json(
+                {
+                    "run": run.id,
+                    "host": run.host,
+                    "state": str(run.state),
+                    "verdict": str(run.verdict) if run.verdict else None,
+                    "reasons": list(run.reasons),
+                    "crashes": [
+                        {"title": c.title, "kind": c.kind, "uptime_seconds": c.uptime_seconds}
+                        for c in crashes
+                    ],
+                    "lines": [row.line for row in rows],
+                }
+            )
+            return
+        for row in rows:
+            click.echo(printable(row.line))
         click.echo(f"# run {run_id} on {run.host}: {run.state}", err=True)
         for crash in crashes:
             click.echo(printable(f"# crash: {crash.title}"), err=True)

@@ -11,6 +11,7 @@ import click
 from sqlalchemy import func, select
 
 from farm.cli.common import emit_json, get_config, get_store, json_option
+from farm.cli.up_cmd import warn_unless_running
 from farm.config import FarmConfig
 from farm.errors import UserError
 from farm.intake.series import few_numbers, parse_selection
@@ -73,11 +74,13 @@ def submit(
     }
     if dry_run:
         result = intake(config, None, source, dry_run=True, progress=_progress, **chosen)
+        cost = _cost(config, result, plan)
         if as_json:
-            emit_json(result.to_json())
+            emit_json({**result.to_json(), "plan": cost})
             return
         _print_result(result)
         click.echo(f"next: {_next_step(result, plan)}")
+        _print_cost(cost)
         return
     submitted = submit_series(
         config,
@@ -88,6 +91,7 @@ def submit(
         **chosen,
     )
     result, runs = submitted.intake, submitted.runs
+    warn_unless_running(config)
     if as_json:
         emit_json({**result.to_json(), "next": plan, "runs": runs})
         return
@@ -128,6 +132,49 @@ def _next_step(result: IntakeResult, plan: dict[str, Any]) -> str:
         count = len(result.selected)
         return f"without --dry-run, farm applies {count} patches in a worktree, builds, {soak}"
     return f"build {result.branch} ({(result.head or '')[:12]}), {soak}"
+
+
+def _cost(config: FarmConfig, result: IntakeResult, plan: dict[str, Any]) -> dict[str, Any]:
+    """What submitting costs: the kernels to build, the runs per host and host-hours.
+    Each host soaks the base (a baseline, unless a recent one exists) and the patched
+    kernel for the same time, so a 12 h soak costs 24 h of each host."""
+    soak = plan["soak_seconds"]
+    per_host = [
+        {"kind": "baseline", "kernel": "base", "soak_seconds": soak},
+        {"kind": "patched", "kernel": f"+{result.selected[-1]}" if result.selected else "base",
+         "soak_seconds": soak},
+    ]  # fmt: skip
+    hours = 2 * soak / 3600
+    return {
+        "kernels": [
+            {"kernel": "base", "commit": result.base or result.series.base_commit},
+            {"kernel": per_host[1]["kernel"], "patches": result.selected},
+        ],
+        "hosts": plan["hosts"],
+        "load": plan["load"],
+        "runs_per_host": per_host,
+        "baseline_reuse_hours": config.scheduler.baseline_max_age_hours,
+        "host_hours_per_host": hours,
+        "host_hours": hours * len(plan["hosts"]),
+    }
+
+
+def _print_cost(cost: dict[str, Any]) -> None:
+    base, patched = cost["kernels"]
+    soak = format_duration(cost["runs_per_host"][0]["soak_seconds"])
+    click.echo(
+        f"plan: build 2 kernels: the base ({(base['commit'] or 'tree base')[:12]}) and "
+        f"{patched['kernel']} (patches {few_numbers(patched['patches'])})"
+    )
+    click.echo(
+        f"  on each of {', '.join(cost['hosts'])}: a baseline soak of the base (skipped if "
+        f"one younger than {cost['baseline_reuse_hours']:g} h exists) and a soak of "
+        f"{patched['kernel']}, {soak} each, load {cost['load']}"
+    )
+    click.echo(
+        f"  cost: {cost['host_hours_per_host']:g} host-hours per host (a {soak} soak with its "
+        f"baseline), {cost['host_hours']:g} host-hours in all"
+    )
 
 
 def _print_result(result: IntakeResult) -> None:

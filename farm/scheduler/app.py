@@ -37,7 +37,7 @@ from celery import Celery, current_app
 from kombu.exceptions import KombuError
 from redis.exceptions import RedisError
 
-from farm.config import FarmConfig
+from farm.config import FarmConfig, redact
 
 log = logging.getLogger(__name__)
 
@@ -105,3 +105,16 @@ def get_app(config: FarmConfig) -> Celery:
     if _app is None or _app.conf.farm_config is not config:
         _app = create_app(config)
     return _app
+
+
+def why_not_running(config: FarmConfig, timeout: float = 2.0) -> str | None:
+    """Why runs queued now would not move: the broker does not answer, or no worker
+    does; None when a worker answers a ping through the broker."""
+    app = get_app(config)
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+        replies = app.control.ping(timeout=timeout / 2, limit=1)
+    except (KombuError, OSError, RedisError) as exc:
+        return f"the broker {redact(config.broker_url)} does not answer ({redact(str(exc))})"
+    return None if replies else f"no worker answers on {redact(config.broker_url)}"

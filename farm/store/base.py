@@ -79,7 +79,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(url.removeprefix("sqlite:///")).parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(
+                f"cannot create the database's directory {directory}: {exc.strerror}",
+                hint="set data_dir (or database_url) in farm.toml to a directory you can write",
+            ) from exc
     try:
         engine = create_engine(url, future=True)
     except (SQLAlchemyError, ImportError) as exc:

@@ -12,7 +12,7 @@ The layers, bottom up:
 - the one place that decides: ``scheduler`` (run lifecycle, verdicts, bisections,
   host health, requests), which drives the stages;
 - the edges: ``metrics`` (the exporter reads the store at scrape time), ``services``
-  (local processes), ``api``, ``cli``, ``demo``.
+  (local processes), ``supervisor`` (``farm up``), ``api``, ``cli``, ``demo``.
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ def test_hosts_import_no_store_soak_or_scheduler(imports: list[Import]) -> None:
 
 
 def test_the_vocabulary_imports_no_stage(imports: list[Import]) -> None:
-    above = tuple(f"farm.{s}" for s in (*STAGES, "store", "scheduler", "metrics", "services"))
+    edges = ("metrics", "services", "supervisor")
+    above = tuple(f"farm.{s}" for s in (*STAGES, "store", "scheduler", *edges))
     assert violations(imports, tuple(f"farm.{v}" for v in VOCABULARY), above + EDGES) == []
 
 

@@ -51,7 +51,7 @@ def test_dry_run_json_has_exactly_the_documented_shape(farm: Farm, farm_toml: Pa
     result = farm("submit", "--dry-run", "--json", str(MBOXES / "thread-with-replies.mbox"))
     assert result.code == 0, result.err
     data = json.loads(result.out)
-    assert list(data) == ["series", "patches", "missing", "warnings"]
+    assert list(data) == ["series", "patches", "missing", "warnings", "plan"]
     assert data["series"] == {
         "title": "mm: fix deferred split accounting",
         "version": 2,
