@@ -19,7 +19,8 @@ from farm.cli.common import AliasedOption
 
 ROOT = Path(__file__).parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-SHELL_BLOCK = re.compile(r"^ *```(?:sh|shell|bash|console)?\n(.*?)^ *```", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^ *```(\w*)")
+SHELLS = {"", "sh", "shell", "bash", "console"}
 ASSIGNMENT = re.compile(r"^[A-Z_]+=\S*$")
 
 
@@ -27,15 +28,29 @@ def shown_commands(document: Path) -> list[list[str]]:
     """The `farm` invocations of a document's shell blocks, as argument lists
     (without `farm`); `[--json]` counts as `--json`, `a|b` as `a`."""
     found = []
-    for block in SHELL_BLOCK.findall(document.read_text()):
-        for line in block.splitlines():
-            for segment in re.split(r" \| |&&|;", line):
-                words = _words(segment.replace("[", " ").replace("]", " "))
-                while words and ASSIGNMENT.match(words[0]):
-                    words.pop(0)  # FARM_CONFIG=... farm status
-                if words and Path(words[0]).name == "farm":
-                    found.append([w.split("|")[0] for w in words[1:]])
+    for line in _shell_lines(document.read_text()):
+        code = re.split(r"\s#", line, maxsplit=1)[0]  # a comment may hold a ; or a |
+        for segment in re.split(r" \| |&&|;", code):
+            words = _words(segment.replace("[", " ").replace("]", " "))
+            while words and ASSIGNMENT.match(words[0]):
+                words.pop(0)  # FARM_CONFIG=... farm status
+            if words and Path(words[0]).name == "farm":
+                found.append([w.split("|")[0] for w in words[1:]])
     return found
+
+
+def _shell_lines(text: str) -> list[str]:
+    """The lines inside fenced code blocks whose language is a shell (or none); a fence
+    closes the block it is in, so a toml block's closing fence opens nothing."""
+    lines: list[str] = []
+    language: str | None = None  # None: outside any block
+    for line in text.splitlines():
+        fence = FENCE.match(line)
+        if fence:
+            language = fence.group(1) if language is None else None
+        elif language in SHELLS:
+            lines.append(line)
+    return lines
 
 
 def _words(text: str) -> list[str]:

@@ -64,7 +64,10 @@ def report(
     if series_id is not None and fmt not in ("email", "mbox"):
         raise UserError("a Tested-by report is an email", hint="--format email or mbox")
     if output is not None and not output.parent.is_dir():  # before sending anything
-        raise UserError(f"cannot write {output}: no directory {output.parent}", hint="-o DIR/FILE")
+        raise UserError(
+            f"cannot write {output}: No such file or directory",
+            hint=f"check that {output.parent} exists and is writable",
+        )
     config = get_config(ctx)
     identity = email.identity_of(config)
     if sender:
