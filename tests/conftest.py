@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dbfixtures import Postgres, database_toml_line, fresh_database
+from dbfixtures import NewDatabase, Postgres, database_toml_line, fresh_database
 from kernel_fixtures import kernel_build_env, linux_tree, soak_kernel  # noqa: F401
 
 from farm.config import FarmConfig, load_config
@@ -41,6 +41,16 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     """A fresh database without tables on each engine, for migration tests."""
     for url in fresh_database(request, "template0"):
         yield url or f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_database(request: pytest.FixtureRequest) -> Iterator[NewDatabase]:
+    """For tests that need several databases (races repeated in rounds): a maker of
+    fresh databases on each engine."""
+    postgres = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    maker = NewDatabase(request.param, postgres)
+    yield maker
+    maker.drop_all()
 
 
 @pytest.fixture

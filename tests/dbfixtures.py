@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,25 @@ class Postgres:
 
     def drop(self, name: str) -> None:
         self.cluster.execute(f"DROP DATABASE {name} WITH (FORCE)")  # workers may linger
+
+
+class NewDatabase:
+    """``make(directory)``: a fresh database on ``engine``, migrated unless told; SQLite's
+    file is <directory>/data/farm.db (farm's default for data_dir = <directory>/data)."""
+
+    def __init__(self, engine: str, postgres: Postgres | None) -> None:
+        self.engine, self.postgres = engine, postgres
+        self.made: list[str] = []
+
+    def __call__(self, directory: Path, migrated: bool = True) -> str:
+        if self.postgres is None:
+            return f"sqlite:///{directory / 'data' / 'farm.db'}"
+        self.made.append(self.postgres.create(Postgres.TEMPLATE if migrated else "template0"))
+        return self.postgres.cluster.url(self.made[-1])
+
+    def drop_all(self) -> None:
+        for name in self.made if self.postgres else []:
+            self.postgres.drop(name)
 
 
 def fresh_database(request: pytest.FixtureRequest, template: str) -> Iterator[str | None]:

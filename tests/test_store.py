@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from dbfixtures import NewDatabase
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 from together import together
@@ -107,19 +108,14 @@ def test_a_database_of_the_first_revision_keeps_its_runs_and_types_their_endings
     store.dispose()
 
 
-@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_processes_opening_a_fresh_database_at_once_migrate_it_once(
-    tmp_path: Path, engine: str, request: pytest.FixtureRequest
+    tmp_path: Path, new_database: NewDatabase
 ) -> None:
     """Workers, beat and the API all open the store when they start: on a fresh
     database they must not all create the tables. (SQLite is locked by flock, which
     races more: three rounds; PostgreSQL by an advisory lock: one.)"""
-    for round_ in range(3 if engine == "sqlite" else 1):
-        if engine == "sqlite":
-            url = f"sqlite:///{tmp_path / f'round-{round_}' / 'farm.db'}"
-        else:
-            postgres = request.getfixturevalue("postgres")
-            url = postgres.cluster.url(postgres.create("template0"))
+    for round_ in range(3 if new_database.engine == "sqlite" else 1):
+        url = new_database(tmp_path / f"round-{round_}", False)
         finished = together(
             "from farm.store import Store",
             f"Store({url!r}).dispose()",
