@@ -246,7 +246,9 @@ class HostConfig(_Strict):
     """One test machine of the inventory."""
 
     name: Name
-    kind: Literal["ssh", "qemu"]
+    kind: Literal["ssh", "qemu", "sim"] = Field(
+        description="sim: a simulated host for scale measurements only (farm/hosts/sim.py)"
+    )
     address: str = Field(description="required for kind 'ssh'; a QEMU host is on loopback")
     port: int = Field(default=22, ge=1, le=65535)
     user: str = "root"
@@ -304,10 +306,12 @@ class HostConfig(_Strict):
                 self.power = PowerConfig(kind="qemu")
             if self.console.kind == "none":
                 self.console = ConsoleConfig(kind="serial-file")
-        elif self.boot is None:
+        elif self.kind == "sim" and self.console.kind == "none":
+            self.console = ConsoleConfig(kind="serial-file")  # the model writes it
+        if self.boot is None:
             self.boot = "grub"
         if self.health.checks is None:
-            self.health.checks = self.kind != "qemu"  # a power-cycled VM starts from scratch
+            self.health.checks = self.kind == "ssh"  # a VM or a model starts from scratch
         if self.boot == "qemu" and self.kind != "qemu":
             raise ValueError("boot 'qemu' needs kind 'qemu'")
         return self
