@@ -73,6 +73,9 @@ class SchedulerConfig(BaseModel):
         default=60.0, gt=0, description="host lease TTL; renewed while a step runs"
     )
     reconcile_seconds: float = Field(default=15.0, gt=0, description="beat period")
+    heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="how often a worker tells the database it is alive"
+    )
     overdue_seconds: float = Field(
         default=30.0, gt=0, description="a run this late past its due time is re-driven"
     )

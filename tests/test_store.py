@@ -23,7 +23,7 @@ from farm.store.base import make_engine, upgrade
 from farm.store.runs import Crash, Run, RunKind
 from farm.store.series import Application, Patch, Series
 
-HEAD = "0003"  # the newest migration
+HEAD = "0004"  # the newest migration
 
 
 def test_migrations_create_exactly_the_models(store: Store) -> None:

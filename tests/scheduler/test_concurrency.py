@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
 from dbfixtures import Postgres
@@ -49,6 +50,12 @@ def new_run(config: FarmConfig, store: Store) -> int:
     )
 
 
+def sent_to(sent: list[int], run_id: int, host: str, tick: int, delay: float) -> bool:
+    """A schedule() that records the runs it is asked to queue."""
+    sent.append(run_id)
+    return True
+
+
 def at_once(*actions: Callable[[], object]) -> list[object]:
     """Run each action in its own thread, released together; their results."""
     barrier = threading.Barrier(len(actions))
@@ -83,11 +90,8 @@ def test_two_reconcilers_at_once_queue_each_overdue_run_once(
         with store.session() as session:
             session.execute(update(RunProgress).values(due_at=time.time() - 120))
         sent: list[int] = []
-
-        def reconcile(controller: Store) -> int:
-            return redrive(controller, config, lambda run_id, *_: sent.append(run_id) is None)
-
-        queued = at_once(*(lambda c=c: reconcile(c) for c in controllers))
+        record = partial(sent_to, sent)
+        queued = at_once(*(partial(redrive, c, config, record) for c in controllers))
 
         assert sorted(sent) == runs, f"round {round_}"
         assert sum(q for q in queued if isinstance(q, int)) == len(runs)
@@ -112,7 +116,7 @@ def test_the_reconciler_leaves_alone_a_run_whose_step_is_committing(
             .where(RunProgress.run_id == committing, RunProgress.tick == 0)
             .values(tick=1, due_at=time.time() + 10)
         )
-        queued = redrive(beat, config, lambda run_id, *_: sent.append(run_id) is None)
+        queued = redrive(beat, config, partial(sent_to, sent))
 
     assert (queued, sent) == (1, [idle])
     beat.dispose()
@@ -135,7 +139,9 @@ def test_a_cancel_racing_the_step_that_claims_the_host_never_leaves_the_host_hel
         assert snap is not None
         outcome = lifecycle.STEPS[RunState.QUEUED](ctx, snap)
 
-        at_once(lambda: lifecycle.commit(ctx, snap, outcome), lambda: cancel_run(canceller, run_id))
+        at_once(
+            partial(lifecycle.commit, ctx, snap, outcome), partial(cancel_run, canceller, run_id)
+        )
 
         with store.session() as session:
             run = session.get(Run, run_id)
