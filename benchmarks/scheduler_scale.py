@@ -12,7 +12,11 @@ After a warm-up (every run soaking), the measurement window gives:
 - steps_per_second: soak samples stored per second;
 - step_latency_p99_seconds: how late a step ran: the gap between a run's consecutive
   samples, less the interval (99th percentile);
-- lost_steps: steps whose message was lost and the reconciler had to send again.
+- lost_steps: runs no longer stepped at the end (no sample within an overdue period
+  and two intervals of the end: a step lost for good, which the reconciler failed to
+  re-drive);
+- redriven_steps: steps the reconciler sent again because they were overdue (a lost
+  message, or workers too far behind).
 
     .venv/bin/python benchmarks/scheduler_scale.py --hosts 1000 --seconds 120 --json
     .venv/bin/python benchmarks/scheduler_scale.py --hosts 1000 --database postgresql
@@ -131,6 +135,24 @@ def lateness(store: Store, since: float) -> tuple[int, list[float]]:
     return len(rows), sorted(late)
 
 
+def stalled(store: Store, end: float, grace: float) -> int:
+    """Soaking runs whose newest sample is older than ``grace`` at ``end``."""
+    with store.session() as session:
+        newest = (
+            select(Sample.run_id, func.max(Sample.ts).label("ts"))
+            .group_by(Sample.run_id)
+            .subquery()
+        )
+        count = session.scalar(
+            select(func.count())
+            .select_from(Run)
+            .outerjoin(newest, newest.c.run_id == Run.id)
+            .where(Run.state == RunState.SOAKING)
+            .where((newest.c.ts.is_(None)) | (newest.c.ts < end - grace))
+        )
+    return int(count or 0)
+
+
 def soaking(store: Store) -> int:
     with store.session() as session:
         count = session.scalar(
@@ -174,6 +196,7 @@ def run(args: argparse.Namespace, root: Path, url: str | None) -> dict[str, obje
             time.sleep(15)
         wall, cpu = time.time() - start, cpu_seconds(controller) - cpu0
         steps, late = lateness(store, start)
+        lost = stalled(store, time.time(), config.scheduler.overdue_seconds + 2 * INTERVAL)
         redriven = sum(local.log(n).count("reconciler: re-driving") for n in local.procs)
     store.dispose()
     return {
@@ -183,7 +206,8 @@ def run(args: argparse.Namespace, root: Path, url: str | None) -> dict[str, obje
         "controller_cpu_fraction": round(cpu / wall, 3),
         "steps_per_second": round(steps / wall, 1),
         "step_latency_p99_seconds": round(late[int(0.99 * (len(late) - 1))], 2) if late else None,
-        "lost_steps": redriven,
+        "lost_steps": lost,
+        "redriven_steps": redriven,
     }
 
 

@@ -74,6 +74,7 @@ def config(farm_toml: Path) -> FarmConfig:
 @pytest.fixture
 def store(config: FarmConfig, database_url: str | None) -> Iterator[Store]:
     """The test's store, on SQLite and on PostgreSQL (the test runs once on each)."""
+    assert config.db_url == (database_url or config.db_url), "farm.toml lacks database_url"
     store = Store(config.db_url)
     yield store
     store.dispose()

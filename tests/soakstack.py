@@ -149,6 +149,7 @@ def soak_config(
 @pytest.fixture
 def soak_store(soak_config: FarmConfig, database_url: str | None) -> Iterator[Store]:
     """On SQLite and on PostgreSQL: the workers and beat a test starts use it too."""
+    assert soak_config.db_url == (database_url or soak_config.db_url), "no database_url"
     store = Store(soak_config.db_url)
     yield store
     store.dispose()
