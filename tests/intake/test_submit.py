@@ -37,6 +37,14 @@ from .gitrepo import commit, edit
 Farm = Callable[..., Outcome]
 
 
+@pytest.fixture
+def database_url() -> None:
+    """Applying series is git work: these tests run on SQLite only, for CI time. The
+    races of two submits, where the database decides, run on both engines
+    (new_database)."""
+    return None
+
+
 def checkout_state(repo: Path) -> tuple[str, str, str]:
     """What the developer sees: HEAD, the status and the bytes of a file."""
     status = git(repo, "status", "--porcelain", "--untracked-files=all")
