@@ -90,6 +90,9 @@ class SchedulerConfig(BaseModel):
         default=60.0, gt=0, description="host lease TTL; renewed while a step runs"
     )
     reconcile_seconds: float = Field(default=15.0, gt=0, description="beat period")
+    heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="how often a worker tells the database it is alive"
+    )
     overdue_seconds: float = Field(
         default=30.0, gt=0, description="a run this late past its due time is re-driven"
     )
@@ -269,7 +272,9 @@ class HostConfig(_Strict):
     """One test machine of the inventory."""
 
     name: Name
-    kind: Literal["ssh", "qemu"]
+    kind: Literal["ssh", "qemu", "sim"] = Field(
+        description="sim: a simulated host for scale measurements only (farm/hosts/sim.py)"
+    )
     address: str = Field(description="required for kind 'ssh'; a QEMU host is on loopback")
     port: int = Field(default=22, ge=1, le=65535)
     user: str = "root"
@@ -327,10 +332,12 @@ class HostConfig(_Strict):
                 self.power = PowerConfig(kind="qemu")
             if self.console.kind == "none":
                 self.console = ConsoleConfig(kind="serial-file")
-        elif self.boot is None:
+        elif self.kind == "sim" and self.console.kind == "none":
+            self.console = ConsoleConfig(kind="serial-file")  # the model writes it
+        if self.boot is None:
             self.boot = "grub"
         if self.health.checks is None:
-            self.health.checks = self.kind != "qemu"  # a power-cycled VM starts from scratch
+            self.health.checks = self.kind == "ssh"  # a VM or a model starts from scratch
         if self.boot == "qemu" and self.kind != "qemu":
             raise ValueError("boot 'qemu' needs kind 'qemu'")
         return self

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""A private scheduler stack on this machine: redis-server, Celery workers and beat.
+"""A private scheduler stack on this machine: redis-server, Celery workers and beat, and
+a private PostgreSQL cluster (``LocalPostgres``) for what runs on PostgreSQL.
 
 Used by ``make demo`` and the tests. Redis listens on loopback only, on a free port,
 with a random password that lives only in the environment of our own processes.
@@ -13,7 +14,9 @@ Every process is started in its own session and stopped by its pid.
 
 from __future__ import annotations
 
+import glob
 import os
+import pwd
 import secrets
 import shutil
 import signal
@@ -188,3 +191,111 @@ class LocalServices:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class LocalPostgres:
+    """``with LocalPostgres() as pg:`` runs a private PostgreSQL cluster in a temporary
+    directory (initdb + pg_ctl from Debian's ``postgresql``; no system service), listening
+    on ``host`` (loopback by default) on a free port, with a random superuser password.
+
+    PostgreSQL refuses to run as root: as root, the server runs as ``run_as`` (Debian's
+    ``postgres`` user), through runuser. It is tuned for tests, not durability (no
+    fsync): a crash of the machine loses the cluster, which is temporary anyway."""
+
+    def __init__(self, *, host: str = "127.0.0.1", run_as: str = "postgres") -> None:
+        self.host = host
+        self.port = free_port()
+        self.user = "farm"
+        self.password = secrets.token_hex(16)
+        self.root = Path(tempfile.mkdtemp(prefix="farm-pg-"))
+        self._prefix: list[str] = []
+        if os.geteuid() == 0:
+            try:
+                owner = pwd.getpwnam(run_as)
+            except KeyError as exc:
+                raise InfraError(
+                    f"PostgreSQL cannot run as root and there is no user {run_as!r} to run it",
+                    hint="make apt (Debian's postgresql package creates the postgres user)",
+                ) from exc
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
+            self._prefix = ["runuser", "-u", run_as, "--"]
+
+    def url(self, database: str) -> str:
+        return (
+            f"postgresql+psycopg://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
+        )
+
+    def start(self) -> None:
+        bindir = _postgres_bindir()
+        data, pwfile = self.root / "data", self.root / "pwfile"
+        pwfile.touch(mode=0o600)
+        pwfile.write_text(self.password)
+        os.chown(pwfile, self.root.stat().st_uid, self.root.stat().st_gid)
+        self._as_owner(
+            [f"{bindir}/initdb", "-D", str(data), "-U", self.user, f"--pwfile={pwfile}",
+             "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"]
+        )  # fmt: skip
+        pwfile.unlink()
+        options = (
+            f"-c listen_addresses={self.host} -c port={self.port} "
+            f"-c unix_socket_directories={self.root} -c max_connections=300 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        log = self.root / "postgres.log"
+        self._as_owner(
+            [f"{bindir}/pg_ctl", "start", "-w", "-t", "60", "-D", str(data), "-l", str(log),
+             "-o", options]
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        data = self.root / "data"
+        if (data / "postmaster.pid").exists():
+            self._as_owner(
+                [f"{_postgres_bindir()}/pg_ctl", "stop", "-D", str(data), "-m", "immediate"]
+            )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def execute(self, sql: str, database: str = "postgres") -> None:
+        """One statement outside a transaction (CREATE/DROP DATABASE need that)."""
+        import psycopg
+
+        with psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=database,
+            autocommit=True,
+        ) as connection:
+            connection.execute(sql.encode())
+
+    def _as_owner(self, argv: list[str]) -> None:
+        done = subprocess.run([*self._prefix, *argv], capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise InfraError(f"{argv[0]} failed (exit {done.returncode}): {done.stderr.strip()}")
+
+    def __enter__(self) -> LocalPostgres:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _postgres_bindir() -> str:
+    """Debian installs the server outside $PATH, one directory per major version."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=_major_version)
+    if not found:
+        raise InfraError("PostgreSQL's server is not installed", hint="make apt")
+    return str(Path(found[-1]).parent)
+
+
+def _major_version(initdb: str) -> int:
+    version = Path(initdb).parent.parent.name
+    return int(version) if version.isdigit() else 0

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dbfixtures import database_toml_line
 from netutil import free_port, wait_listening
 
 from farm.config import FarmConfig, load_config
@@ -95,9 +96,12 @@ def write_farm_toml(
     interval: float = 1.0,
     extra: str = "",
     host_extra: str = "",
+    top: str = "",
 ) -> Path:
-    """A farm.toml whose hosts are all the test sshd, with second-scale timings."""
+    """A farm.toml whose hosts are all the test sshd, with second-scale timings; ``top``
+    goes before the first section (a database_url line)."""
     lines = [
+        top,
         f'data_dir = "{ssh.data_dir}"',
         f'loads_dir = "{TEST_LOADS}"',
         "",
@@ -129,8 +133,13 @@ def write_farm_toml(
 
 
 @pytest.fixture
-def soak_config(tmp_path: Path, ssh_host: SshHost, monkeypatch: pytest.MonkeyPatch) -> FarmConfig:
-    path = write_farm_toml(tmp_path / "farm.toml", ssh_host)
+def soak_config(
+    tmp_path: Path,
+    ssh_host: SshHost,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> FarmConfig:
+    path = write_farm_toml(tmp_path / "farm.toml", ssh_host, top=database_toml_line(request))
     monkeypatch.setenv("FARM_CONFIG", str(path))
     for name in ("FARM_DATABASE_URL", "FARM_BROKER_URL", "FARM_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
@@ -138,7 +147,9 @@ def soak_config(tmp_path: Path, ssh_host: SshHost, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-def soak_store(soak_config: FarmConfig) -> Iterator[Store]:
+def soak_store(soak_config: FarmConfig, database_url: str | None) -> Iterator[Store]:
+    """On SQLite and on PostgreSQL: the workers and beat a test starts use it too."""
+    assert soak_config.db_url == (database_url or soak_config.db_url), "no database_url"
     store = Store(soak_config.db_url)
     yield store
     store.dispose()

@@ -46,7 +46,7 @@ def test_error_names_file_key_value_and_allowed_values(farm_toml: Path) -> None:
     assert str(farm_toml) in message
     assert "hosts.0.kind" in message
     assert "'telnet'" in message
-    assert "'ssh' or 'qemu'" in message
+    assert "'ssh', 'qemu' or 'sim'" in message
 
 
 def test_duplicate_host_names_are_rejected(farm_toml: Path) -> None:

@@ -30,6 +30,7 @@ def worker(
 ) -> None:
     """Run a Celery worker serving the queues of the given hosts and the control queue."""
     from farm.scheduler.app import CONTROL_QUEUE, get_app, queue_for
+    from farm.scheduler.workers import serving
 
     config = get_config(ctx)
     names = (
@@ -41,19 +42,21 @@ def worker(
         config.host(host)  # a UserError naming the known hosts
     queues = [CONTROL_QUEUE, *(queue_for(h) for h in names)]
     app = get_app(config)
+    worker_name = f"{name or 'farm'}@{socket.gethostname()}"
     # Threads: steps mostly wait on SSH and builds; one slow host must not block others.
-    app.worker_main(
-        [
-            "worker",
-            "--pool=threads",
-            f"--concurrency={concurrency or len(names) + 1}",
-            f"--queues={','.join(queues)}",
-            f"--hostname={name or 'farm'}@{socket.gethostname()}",
-            f"--loglevel={log_level.upper()}",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-    )
+    with serving(get_store(ctx), worker_name, names, config.scheduler.heartbeat_seconds):
+        app.worker_main(
+            [
+                "worker",
+                "--pool=threads",
+                f"--concurrency={concurrency or len(names) + 1}",
+                f"--queues={','.join(queues)}",
+                f"--hostname={worker_name}",
+                f"--loglevel={log_level.upper()}",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
 
 
 @click.command()

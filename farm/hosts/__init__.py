@@ -37,7 +37,8 @@ from farm.hosts.power import CommandPower, ManualPower, NoPower, QemuPower
 from farm.hosts.qemu import KernelImage, QemuBoot, QemuHost
 from farm.hosts.remote import RemoteHost
 
-HOST_KINDS: dict[str, type[RemoteHost]] = {"ssh": RemoteHost, "qemu": QemuHost}
+# "sim" (farm.soak.sim, for scale measurements) registers itself here when asked to.
+HOST_KINDS: dict[str, Callable[..., Host]] = {"ssh": RemoteHost, "qemu": QemuHost}
 POWER: dict[str, Callable[[HostConfig, Path], Power]] = {
     "none": NoPower,
     "command": CommandPower,

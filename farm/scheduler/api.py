@@ -21,13 +21,16 @@ from farm.config import FarmConfig
 from farm.ending import Verdict
 from farm.errors import UserError
 from farm.loads import get_load
-from farm.scheduler.bisecting import BisectWork, tick_bisections
+from farm.scheduler import bisecting
+from farm.scheduler.bisecting import BisectWork
 from farm.store import Store
 from farm.store.base import as_utc, utcnow
 from farm.store.runs import TERMINAL, Run, RunKind, RunState
 from farm.store.samples import RunProgress, ensure_progress
 
 log = logging.getLogger(__name__)
+
+BISECTION_LOCK = 0x62697365  # "bise": the lock space of advance_bisections
 
 
 @dataclass(frozen=True)
@@ -219,12 +222,15 @@ def cancel_run(store: Store, run_id: int) -> RunStatus:
     """Ask a run to stop. A queued run is cancelled at once; an active one at its next
     step (which stops the load and frees the host)."""
     with store.session() as session:
+        # The run's progress row is its lock: a worker's step commits under it too, so
+        # the state read below cannot change before this commits (see lifecycle.commit).
+        progress = session.get(RunProgress, run_id, with_for_update=True)
         run = session.get(Run, run_id)
         if run is None:
             raise UserError(f"no run {run_id}", hint="farm status")
         if run.state in TERMINAL:
             return status_of(run)
-        progress = session.get(RunProgress, run_id) or ensure_progress(session, run.id)
+        progress = progress or ensure_progress(session, run.id)
         progress.cancel_requested = True
         if run.state == RunState.QUEUED:
             progress.tick += 1  # an in-flight step of this run can no longer commit
@@ -265,5 +271,11 @@ def carry_out(config: FarmConfig, store: Store, work: Sequence[BisectWork]) -> N
 
 
 def advance_bisections(config: FarmConfig, store: Store) -> None:
-    """Start, feed and plan every open bisection, and act on it (the beat's tick)."""
-    carry_out(config, store, tick_bisections(config, store))
+    """Start, feed and plan every open bisection, and act on it (the beat's tick). A
+    bisection is held while it is ticked and its runs queued: a second controller's beat
+    skips it meanwhile, instead of planning the same runs from the same evidence."""
+    for bid in bisecting.open_bisections(config, store):
+        with store.exclusive(BISECTION_LOCK, bid) as ours:
+            work = bisecting.tick_bisection(config, store, bid) if ours else None
+            if work is not None:
+                carry_out(config, store, [work])

@@ -520,26 +520,28 @@ def _is_bisect_run(session: Session, flight: InFlight, b: Bisection) -> bool:
     return r is not None and r.bisection_id == b.id
 
 
-def tick_bisections(config: FarmConfig, store: Store) -> list[BisectWork]:
-    """One reconciler tick for every open bisection (and auto-requests first): what
-    each wants cancelled and queued. Deciding only: the caller carries it out."""
+def open_bisections(config: FarmConfig, store: Store) -> list[int]:
+    """The bisections a tick looks at (auto-requested ones first added)."""
     if config.bisect.auto:
         _auto_request(config, store)
     with store.session() as session:
-        ids = session.scalars(select(Bisection.id).where(Bisection.state.in_(OPEN))).all()
-    work = []
-    for bid in ids:
-        try:
-            with store.session() as session:
-                b = session.get(Bisection, bid)
-                if b is None or b.state not in OPEN:
-                    continue
-                work.append(_tick(config, session, b))
-        except UserError as exc:
-            _give_up(store, bid, exc.message)
-        except Exception:  # a bug in one bisection must not stall the others: logged, retried
-            log.exception("bisection %s: tick failed; retried at the next one", bid)
-    return work
+        return list(session.scalars(select(Bisection.id).where(Bisection.state.in_(OPEN))))
+
+
+def tick_bisection(config: FarmConfig, store: Store, bid: int) -> BisectWork | None:
+    """One reconciler tick of one bisection: what it wants cancelled and queued, None
+    when it is closed. Deciding only: the caller carries it out."""
+    try:
+        with store.session() as session:
+            b = session.get(Bisection, bid)
+            if b is None or b.state not in OPEN:
+                return None
+            return _tick(config, session, b)
+    except UserError as exc:
+        _give_up(store, bid, exc.message)
+    except Exception:  # a bug in one bisection must not stall the others: logged, retried
+        log.exception("bisection %s: tick failed; retried at the next one", bid)
+    return None
 
 
 def _give_up(store: Store, bid: int, reason: str) -> None:

@@ -10,6 +10,11 @@ a database transaction, then commits its outcome in one transaction that is
 - ticked: it commits only if the run's tick is the one the task carried, so a
   duplicate task (redelivered by the broker, or re-driven by the reconciler) drops.
 
+The tick's UPDATE comes first and locks the run's ``run_progress`` row until the
+commit: on PostgreSQL that row is the run's lock (cancel_run takes it too; the
+reconciler skips a locked one), so concurrent writers of one run are serialised, and
+everyone takes it before the host's row, never after.
+
 Every step may run twice (a worker killed after acting, before committing): booting
 boots again, the load start finds the running load, a sample is one more sample.
 The database is the record of truth; the returned delay says when to step again.
@@ -25,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from farm.config import FarmConfig
@@ -252,18 +257,26 @@ def _queued(ctx: Ctx, snap: Snap) -> Outcome:
     if owner not in (None, snap.run.id) or first != snap.run.id or barred:
         return Outcome(delay=ctx.interval)
     run_id = snap.run.id
+    running = snap.run.details.get("kernel") == "running"
+    outcome = Outcome(state=RunState.BOOTING if running else RunState.BUILDING)
+    outcome.run["started_at"] = utcnow()
 
     def claim(session: Session) -> None:
-        session.execute(
-            update(HostState).where(HostState.host == ctx.host.name).values(run_id=run_id)
+        """Only a free host (or one already ours) is claimed: what was read above may
+        have changed since; then the run stays queued and looks again."""
+        claimed = session.execute(
+            update(HostState)
+            .where(
+                HostState.host == ctx.host.name,
+                or_(HostState.run_id.is_(None), HostState.run_id == run_id),
+            )
+            .values(run_id=run_id)
         )
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            outcome.state, outcome.run, outcome.delay = None, {}, ctx.interval
 
-    running = snap.run.details.get("kernel") == "running"
-    return Outcome(
-        state=RunState.BOOTING if running else RunState.BUILDING,
-        run={"started_at": utcnow()},
-        writes=[claim],
-    )
+    outcome.writes.append(claim)
+    return outcome
 
 
 def _tree_of(ctx: Ctx, snap: Snap) -> tuple[Path, Path | None]:

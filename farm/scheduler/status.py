@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
-"""What ``farm status`` shows: hosts, active runs and their progress."""
+"""What ``farm status`` shows: hosts, workers, active runs and their progress."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select
 
 from farm.config import FarmConfig
 from farm.scheduler.api import status_of
+from farm.scheduler.workers import statuses as worker_statuses
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.hosts import Health
@@ -46,7 +48,9 @@ def farm_status(config: FarmConfig, store: Store, *, include_recent: bool) -> di
                 "health": str(healths.get(host.name, Health.UNKNOWN)),
             }
         )
-    return {"hosts": hosts, "runs": runs}
+    every = config.scheduler.heartbeat_seconds
+    workers = [asdict(w) for w in worker_statuses(store, every)]
+    return {"hosts": hosts, "workers": workers, "runs": runs}
 
 
 def render(data: dict[str, Any]) -> None:
@@ -68,6 +72,12 @@ def render(data: dict[str, Any]) -> None:
             str(h["run"] or "-"),
         )
     console.print(hosts)
+    if data["workers"]:
+        workers = Table("worker", "hosts", "heartbeat", title="workers")
+        for w in data["workers"]:
+            beat = f"{w['heartbeat_seconds_ago']:.0f}s ago" + ("" if w["alive"] else " (silent)")
+            workers.add_row(w["name"], ", ".join(w["hosts"]), beat)
+        console.print(workers)
     runs = Table(
         "run", "kind", "host", "load", "commit", "state", "progress", "verdict", title="runs"
     )

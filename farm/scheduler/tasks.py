@@ -54,6 +54,9 @@ def runtime() -> Runtime:
     global _runtime
     config: FarmConfig = current_app.conf.farm_config
     if _runtime is None or _runtime.config is not config:
+        from farm.soak import sim
+
+        sim.register()  # simulated hosts, should the inventory have any (benchmarks)
         _runtime = Runtime(config, Store(config.db_url), redis_client(config.broker_url))
     return _runtime
 

@@ -4,7 +4,7 @@
 Only this package defines tables; one module per pipeline stage.
 """
 
-from farm.store import alerts, bisect, builds, hosts, runs, samples, series
+from farm.store import alerts, bisect, builds, hosts, runs, samples, series, workers
 from farm.store.base import Base, Store, utcnow
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "samples",
     "series",
     "utcnow",
+    "workers",
 ]

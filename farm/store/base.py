@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Connection, DateTime, Dialect, Engine, create_engine, event
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -183,6 +192,29 @@ class Store:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def exclusive(self, space: int, key: int) -> Iterator[bool]:
+        """Whether this process alone does the work ``(space, key)`` now: True while it
+        holds PostgreSQL's advisory lock on the pair (another process asking meanwhile
+        gets False at once), released when the body ends. For work done in several
+        transactions, where a row lock would block the work's own writes. SQLite: always
+        True (a farm on SQLite has one controller; its beat is the only one)."""
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        pair = {"space": space, "key": key}
+        with self.engine.connect() as connection:
+            held = connection.execute(
+                text("SELECT pg_try_advisory_lock(:space, :key)"), pair
+            ).scalar_one()
+            connection.commit()
+            try:
+                yield bool(held)
+            finally:
+                if held:
+                    connection.execute(text("SELECT pg_advisory_unlock(:space, :key)"), pair)
+                    connection.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -49,8 +49,8 @@ class Run(Base):
     application_id: Mapped[int | None] = mapped_column(
         ForeignKey("applications.id", ondelete="SET NULL")
     )
-    bisection_id: Mapped[int | None] = mapped_column(
-        ForeignKey("bisections.id", ondelete="SET NULL")
+    bisection_id: Mapped[int | None] = mapped_column(  # a cycle: bisections refer to runs
+        ForeignKey("bisections.id", ondelete="SET NULL", use_alter=True)
     )
     upto: Mapped[int] = mapped_column(default=0, doc="patches applied: 0 is the base")
     commit: Mapped[str] = mapped_column(String(64))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from dbfixtures import database_toml_line
 
 from farm.cli import cli
 from farm.config import FarmConfig, load_config
@@ -32,13 +33,16 @@ LOADS = Path(__file__).parents[1] / "soak" / "loads"
 
 
 @pytest.fixture
-def farm_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def farm_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Path:
     """A bare-metal laptop with manual power and short health checks, and a QEMU host."""
     for name in ("FARM_CONFIG", "FARM_DATABASE_URL", "FARM_BROKER_URL", "FARM_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "farm.toml"
     path.write_text(
         f'data_dir = "{tmp_path / "data"}"\nloads_dir = "{LOADS}"\n'
+        f"{database_toml_line(request)}"
         '[[hosts]]\nname = "laptop"\nkind = "ssh"\naddress = "127.0.0.1"\n'
         '[hosts.power]\nkind = "manual"\ntimeout = 60\n'
         '[hosts.health]\nload = "idle-loop"\nseconds = 30\n'

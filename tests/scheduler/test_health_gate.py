@@ -30,6 +30,16 @@ from farm.store.hosts import Health
 from farm.store.runs import Run, RunKind, RunState
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def database_url() -> None:
+    """The gate's decisions are single-process: the store behaves alike on both engines,
+    and the concurrency is tested on PostgreSQL in test_reliability and
+    test_concurrency. SQLite only, for CI time."""
+    return None
+
+
 FARM = [sys.executable, "-m", "farm"]
 
 

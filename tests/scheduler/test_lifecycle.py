@@ -31,6 +31,14 @@ from farm.store.samples import HostState, RunProgress, Sample, run_readings
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture
+def database_url() -> None:
+    """One process steps one run here: the store behaves alike on both engines, and the
+    concurrency is tested on PostgreSQL in test_reliability and test_concurrency.
+    SQLite only, for CI time."""
+    return None
+
+
 def new_run(config: FarmConfig, store: Store, load: str = "idle-loop", seconds: float = 4) -> int:
     return queue_run(
         config,

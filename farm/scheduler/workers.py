@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Workers register the hosts they serve and beat while they run.
+
+``serving(...)`` wraps a `farm worker`'s life: it records the worker and its hosts,
+then refreshes ``heartbeat_at`` from a thread every ``heartbeat_seconds``. A worker
+whose heartbeat is older than three periods is shown as silent by ``farm status``
+(killed, its machine down, or cut off from the database).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from farm.store import Store
+from farm.store.base import as_utc, utcnow
+from farm.store.workers import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    name: str
+    hosts: list[str]
+    heartbeat_seconds_ago: float
+    alive: bool
+
+
+def register(store: Store, name: str, hosts: Sequence[str]) -> None:
+    """Record (or re-record, after a restart) the worker and the hosts it serves."""
+    with store.session() as session:
+        worker = session.get(Worker, name) or Worker(name=name)
+        worker.hosts, worker.started_at, worker.heartbeat_at = list(hosts), utcnow(), utcnow()
+        session.add(worker)
+
+
+def heartbeat(store: Store, name: str) -> None:
+    with store.session() as session:
+        session.execute(update(Worker).where(Worker.name == name).values(heartbeat_at=utcnow()))
+
+
+@contextmanager
+def serving(store: Store, name: str, hosts: Sequence[str], every: float) -> Iterator[None]:
+    """Registered and beating while the body (the worker) runs."""
+    register(store, name, hosts)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                heartbeat(store, name)
+            except SQLAlchemyError as exc:  # the database is away: beat again later
+                log.warning("worker %s: heartbeat not recorded: %s", name, exc)
+
+    thread = threading.Thread(target=loop, name="farm-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def statuses(store: Store, every: float) -> list[WorkerStatus]:
+    """Every registered worker, its hosts and how long ago it last beat."""
+    now = utcnow()
+    with store.session() as session:
+        workers = session.scalars(select(Worker).order_by(Worker.name)).all()
+    out = []
+    for w in workers:
+        ago = (now - as_utc(w.heartbeat_at)).total_seconds()
+        out.append(WorkerStatus(w.name, list(w.hosts), round(ago, 1), ago <= 3 * every))
+    return out

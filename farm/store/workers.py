@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The workers of the farm (`farm worker` processes) and the hosts each serves.
+
+A worker registers when it starts and beats every ``scheduler.heartbeat_seconds``
+while it runs, so the controller knows which worker can reach which host and when it
+last heard of it (``farm status``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from farm.store.base import Base, utcnow
+
+
+class Worker(Base):
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True, doc="name@machine")
+    hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
