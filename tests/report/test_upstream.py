@@ -356,8 +356,7 @@ def test_an_output_file_in_a_missing_directory_is_refused_before_sending(
         main(["report", str(story.bisection_id), "--send", "-o", "/nonexistent/dir/x.eml"])
     assert exit_.value.code == 1
     assert (
-        "cannot write /nonexistent/dir/x.eml: No such file or directory"
-        in capsys.readouterr().err
+        "cannot write /nonexistent/dir/x.eml: No such file or directory" in capsys.readouterr().err
     )
     assert smtp_server.messages == []
 
