@@ -332,15 +332,25 @@ class BuildConfig(_Strict):
 
 
 class ApiConfig(_Strict):
-    """``farm api``: the alert webhook and read-only JSON API.
+    """``farm api``: the alert webhook, the JSON API and the web view.
 
-    The bearer token is read from ``$FARM_API_TOKEN`` or, when unset, from ``token_file``
-    (default ``<data_dir>/api-token``); it never appears in farm.toml.
+    The read token is read from ``$FARM_API_TOKEN`` or, when unset, from ``token_file``
+    (default ``<data_dir>/api-token``); the admin token, which may act (cancel a run,
+    start a bisection, maintenance on/off), from ``$FARM_API_ADMIN_TOKEN`` or
+    ``admin_token_file`` (default ``<data_dir>/api-admin-token``; without it the web
+    view is read-only). Neither appears in farm.toml.
     """
 
     host: str = Field(default="127.0.0.1", description="address to bind; loopback by default")
     port: int = Field(default=9479, ge=1, le=65535)
     token_file: Path | None = None
+    admin_token_file: Path | None = None
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="a browser login lasts this long"
+    )
+    secure_cookies: bool = Field(
+        default=False, description="mark the session cookie Secure: set it behind TLS"
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="larger request bodies are refused (413)"
     )
@@ -456,6 +466,8 @@ def _resolve_paths(config: FarmConfig, base: Path) -> None:
     config.loads_dir = (base / config.loads_dir.expanduser()).resolve()
     if config.api.token_file is not None:
         config.api.token_file = (base / config.api.token_file.expanduser()).resolve()
+    if config.api.admin_token_file is not None:
+        config.api.admin_token_file = (base / config.api.admin_token_file.expanduser()).resolve()
     for tree in config.trees:
         tree.path = (base / tree.path.expanduser()).resolve()
         if tree.config_fragment:
