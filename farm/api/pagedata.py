@@ -28,13 +28,22 @@ from farm.store.bisect import Bisection, BisectState, BisectStep
 from farm.store.hosts import Health, HostAlert, HostHealthChange
 from farm.store.hosts import states as host_healths
 from farm.store.runs import TERMINAL, Crash, Run, RunKind, RunState
-from farm.store.samples import ConsoleLine, HostState, KeyCache, Sample, decode, series_of
+from farm.store.samples import (
+    ConsoleLine,
+    HostState,
+    KeyCache,
+    RunProgress,
+    Sample,
+    decode,
+    series_of,
+)
 from farm.store.series import Patch, Series
 
 PAGE = 100  # rows per page of a list
 CONSOLE_TAIL = 200  # console lines a run page starts with
 MAX_POINTS = 400  # points per plotted line: a 12 h soak has 4320 samples
 FORECAST_ROLLOUTS = 8  # the page answers in a second; `farm bisect status` does 24
+FORECAST_STEPS = 100  # each rollout simulates at most this many soaks (~1 s in all)
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,7 @@ class RunPage:
     plots: list[CounterPlot]
     bisections: list[Bisection]
     samples: int
+    cancel_requested: bool
     actions: list[str] = field(default_factory=list)  # what an admin may do to it
 
 
@@ -188,6 +198,8 @@ def run_page(db: Session, config: FarmConfig | None, ident: int) -> RunPage | No
         select(Bisection).where(Bisection.run_id == ident).order_by(Bisection.id)
     )
     samples = db.scalar(select(func.count()).select_from(Sample).where(Sample.run_id == ident))
+    progress = db.get(RunProgress, ident)
+    stopping = bool(progress and progress.cancel_requested)
     return RunPage(
         run=run,
         series=db.get(Series, run.series_id) if run.series_id is not None else None,
@@ -197,12 +209,13 @@ def run_page(db: Session, config: FarmConfig | None, ident: int) -> RunPage | No
         plots=[p for p in plots if any(line.points for line in p.lines)],
         bisections=list(bisections),
         samples=samples or 0,
-        actions=_run_actions(run),
+        cancel_requested=stopping,
+        actions=_run_actions(run, stopping),
     )
 
 
-def _run_actions(run: Run) -> list[str]:
-    actions = [] if run.state in TERMINAL else ["cancel"]
+def _run_actions(run: Run, stopping: bool) -> list[str]:
+    actions = [] if run.state in TERMINAL or stopping else ["cancel"]
     if run.state == RunState.DONE and run.verdict == "FAIL" and run.kind == RunKind.PATCHED:
         actions.append("bisect")
     return actions
@@ -289,6 +302,7 @@ class BisectionPage:
     steps: list[BisectStep]
     runs: list[Run]
     hours_left: forecast.Forecast | None
+    forecast_cap: float  # hours simulated at most: a forecast this long means "longer"
     report: ReportInput | None
 
 
@@ -311,6 +325,7 @@ def bisection_page(db: Session, ident: int) -> BisectionPage | None:
         .order_by(Run.id)
     )
     started = bool(b.engine_state)
+    left, cap = _hours_left(b) if started else (None, 0.0)
     return BisectionPage(
         bisection=b,
         series=series,
@@ -320,19 +335,26 @@ def bisection_page(db: Session, ident: int) -> BisectionPage | None:
         else None,
         steps=list(steps),
         runs=list(runs),
-        hours_left=_hours_left(b) if started else None,
+        hours_left=left,
+        forecast_cap=cap,
         report=build_input(db, ident) if started else None,
     )
 
 
-def _hours_left(b: Bisection) -> forecast.Forecast | None:
-    """Simulated forward from the posterior; a counter's bisection is not forecast (the
-    simulated farm only crashes)."""
+def _hours_left(b: Bisection) -> tuple[forecast.Forecast | None, float]:
+    """Simulated forward from the posterior, for at most FORECAST_STEPS soaks or the
+    budget left; a counter's bisection is not forecast (the simulated farm only
+    crashes)."""
     if b.state != BisectState.RUNNING or b.regression_kind != "crash":
-        return None
+        return None, 0.0
     engine = bisect_store.engine_of(b)
     hosts = len(b.hosts) or len({ev.host for ev in engine.log})
-    return forecast.hours_left(engine, hosts, FORECAST_ROLLOUTS)
+    step = engine.settings.overhead_hours + max(engine.settings.durations)
+    cap = FORECAST_STEPS * step / max(hosts, 1)
+    if b.max_hours is not None:
+        spent = (dt.datetime.now(dt.UTC) - as_utc(b.created_at)).total_seconds() / 3600
+        cap = min(cap, max(b.max_hours - spent, 1e-3))
+    return forecast.hours_left(engine, hosts, FORECAST_ROLLOUTS, max_hours=cap), cap
 
 
 def bisections_list(db: Session, offset: int) -> tuple[list[Bisection], Page]:

@@ -46,7 +46,7 @@ SECURITY_HEADERS = {
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make Origin "null"
 }
 HostName = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
 
@@ -69,7 +69,7 @@ def environment() -> Environment:
 def printable(text: str) -> str:
     """Control characters of a console or subject (an ESC of a terminal sequence, a
     NUL) shown as \\x1b rather than passed to the browser; markup is escaped later."""
-    return "".join(c if c.isprintable() or c == "\t" else f"\\x{ord(c):02x}" for c in text)
+    return "".join(c if c.isprintable() or c in "\t\n" else f"\\x{ord(c):02x}" for c in text)
 
 
 ENV = environment()
