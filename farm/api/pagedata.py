@@ -23,6 +23,7 @@ from farm.report.model import ReportInput
 from farm.scheduler import bisect_store
 from farm.scheduler.health import history
 from farm.scheduler.report_input import build_input
+from farm.soak.sampler import Reading
 from farm.store.base import as_utc
 from farm.store.bisect import Bisection, BisectState, BisectStep
 from farm.store.hosts import Health, HostAlert, HostHealthChange
@@ -184,12 +185,13 @@ def run_page(db: Session, config: FarmConfig | None, ident: int) -> RunPage | No
     baseline = _baseline_of(db, run)
     counters = _counters_of(config, run)
     keys = KeyCache()
+    compared = [(r, _readings(db, keys, r.id)) for r in (run, baseline) if r is not None]
     plots = [
         CounterPlot(
             name,
             [
-                Line(_kernel_label(r), _thin(_hours(series_of(readings, name))), r is baseline)
-                for r, readings in ((r, _readings(db, keys, r.id)) for r in (run, baseline) if r)
+                Line(_kernel_label(r), _hours(series_of(rs, name)), r is baseline)
+                for r, rs in compared
             ],
         )
         for name in counters
@@ -264,8 +266,13 @@ def _counters_of(config: FarmConfig | None, run: Run) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _readings(db: Session, keys: KeyCache, run_id: int) -> list[Any]:
-    rows = db.scalars(select(Sample).where(Sample.run_id == run_id).order_by(Sample.ts))
+def _readings(db: Session, keys: KeyCache, run_id: int) -> list[Reading]:
+    """At most MAX_POINTS of the run's samples, evenly spread, oldest first: only those
+    are decoded (a 12 h soak has 4320 samples of ~200 fields)."""
+    ids = db.scalars(select(Sample.id).where(Sample.run_id == run_id).order_by(Sample.ts)).all()
+    step = max(1, -(-len(ids) // MAX_POINTS))
+    wanted = [*ids[::step], *ids[-1:]] if ids else []
+    rows = db.scalars(select(Sample).where(Sample.id.in_(wanted)).order_by(Sample.ts))
     return [decode(keys, db, row) for row in rows]
 
 
@@ -274,11 +281,6 @@ def _hours(points: list[tuple[float, int]]) -> list[tuple[float, float]]:
         return []
     start = points[0][0]
     return [((ts - start) / 3600.0, float(value)) for ts, value in points]
-
-
-def _thin(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    step = max(1, len(points) // MAX_POINTS)
-    return points[::step]
 
 
 def _kernel_label(run: Run) -> str:
