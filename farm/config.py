@@ -351,9 +351,19 @@ class ApiConfig(_Strict):
     secure_cookies: bool = Field(
         default=False, description="mark the session cookie Secure: set it behind TLS"
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s\"'<>]+$",
+        description="the web view as browsers reach it (Grafana links to its run pages); "
+        "default http://<host>:<port>",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="larger request bodies are refused (413)"
     )
+
+    @property
+    def web_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 class FarmConfig(BaseSettings):

@@ -5,7 +5,6 @@ and returns plain values for a template; none writes."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
 from collections.abc import Sequence
@@ -17,8 +16,7 @@ from sqlalchemy.orm import Session
 
 from farm.bisect import forecast
 from farm.config import FarmConfig
-from farm.errors import UserError
-from farm.loads import get_load
+from farm.loads import ALWAYS_WATCHED, watched_counters
 from farm.report.model import ReportInput
 from farm.scheduler import bisect_store
 from farm.scheduler.health import history
@@ -28,7 +26,7 @@ from farm.store.base import as_utc
 from farm.store.bisect import Bisection, BisectState, BisectStep
 from farm.store.hosts import Health, HostAlert, HostHealthChange
 from farm.store.hosts import states as host_healths
-from farm.store.runs import TERMINAL, Crash, Run, RunKind, RunState
+from farm.store.runs import TERMINAL, Crash, Run, RunKind, RunState, baseline_of
 from farm.store.samples import (
     ConsoleLine,
     HostState,
@@ -182,8 +180,12 @@ def run_page(db: Session, config: FarmConfig | None, ident: int) -> RunPage | No
     run = db.get(Run, ident)
     if run is None:
         return None
-    baseline = _baseline_of(db, run)
-    counters = _counters_of(config, run)
+    baseline = baseline_of(db, run)
+    counters = (
+        watched_counters(config, run.load, run.ending.failed_counters)
+        if config
+        else [*run.ending.failed_counters, *ALWAYS_WATCHED]
+    )
     keys = KeyCache()
     compared = [(r, _readings(db, keys, r.id)) for r in (run, baseline) if r is not None]
     plots = [
@@ -232,38 +234,6 @@ def console_tail(db: Session, run_id: int) -> list[ConsoleLine]:
         .limit(CONSOLE_TAIL)
     )
     return list(reversed(db.scalars(query).all()))
-
-
-def _baseline_of(db: Session, run: Run) -> Run | None:
-    """The baseline the verdict compared against; else the newest baseline of the same
-    base on the same host and load."""
-    if run.ending.baseline_run is not None:
-        return db.get(Run, run.ending.baseline_run)
-    if run.kind == RunKind.BASELINE:
-        return None
-    return db.scalar(
-        select(Run)
-        .where(
-            Run.kind == RunKind.BASELINE,
-            Run.host == run.host,
-            Run.load == run.load,
-            Run.series_id == run.series_id,
-            Run.id != run.id,
-        )
-        .order_by(Run.id.desc())
-        .limit(1)
-    )
-
-
-def _counters_of(config: FarmConfig | None, run: Run) -> list[str]:
-    """The counters worth plotting: the failed ones, then those the load expects
-    things of, then free memory."""
-    names = list(run.ending.failed_counters)
-    if config is not None:
-        with contextlib.suppress(UserError):  # a load renamed or removed: plot without it
-            names += [e.counter for e in get_load(config, run.load).expect]
-    names.append("meminfo:MemFree")
-    return list(dict.fromkeys(names))
 
 
 def _readings(db: Session, keys: KeyCache, run_id: int) -> list[Reading]:
