@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from intake.gitrepo import format_patch, make_repo
 from netutil import free_port
 from soakstack import SshHost, running_sshd, write_farm_toml
 
@@ -38,7 +39,6 @@ from farm.scheduler.submit import intake
 from farm.store import Store
 from farm.store.runs import Run, RunKind, RunState
 from farm.store.samples import RunProgress
-from intake.gitrepo import format_patch, make_repo
 
 CONSOLE_FIXTURE = Path(__file__).parents[1] / "fixtures" / "console" / "demo_list_corruption.log"
 HOSTILE_SUBJECT = "mm: <script>document.title='pwned'</script><img src=x onerror=alert(1)> \x1b[2J"
