@@ -127,8 +127,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"{args.runs} runs, {args.series} series, {args.samples} samples on run {target} "
-          f"(filled in {filled:.1f} s); server time per page over {args.repeat} requests:")  # fmt: skip
+    print(
+        f"{args.runs} runs, {args.series} series, {args.samples} samples on run {target} "
+        f"(filled in {filled:.1f} s); server time per page over {args.repeat} requests:"
+    )
     for path, r in results.items():
         print(f"  {path:24} median {r['median_ms']:7.1f} ms  p90 {r['p90_ms']:7.1f} ms  "
               f"max {r['max_ms']:7.1f} ms")  # fmt: skip
