@@ -198,8 +198,8 @@ def run_page(db: Session, config: FarmConfig | None, ident: int) -> RunPage | No
         )
         for name in counters
     ]
-    bisections = db.scalars(
-        select(Bisection).where(Bisection.run_id == ident).order_by(Bisection.id)
+    bisections = list(
+        db.scalars(select(Bisection).where(Bisection.run_id == ident).order_by(Bisection.id))
     )
     samples = db.scalar(select(func.count()).select_from(Sample).where(Sample.run_id == ident))
     progress = db.get(RunProgress, ident)
@@ -211,16 +211,17 @@ def run_page(db: Session, config: FarmConfig | None, ident: int) -> RunPage | No
         console=console_tail(db, ident),
         baseline=baseline,
         plots=[p for p in plots if any(line.points for line in p.lines)],
-        bisections=list(bisections),
+        bisections=bisections,
         samples=samples or 0,
         cancel_requested=stopping,
-        actions=_run_actions(run, stopping),
+        actions=_run_actions(run, stopping, bisected=bool(bisections)),
     )
 
 
-def _run_actions(run: Run, stopping: bool) -> list[str]:
+def _run_actions(run: Run, stopping: bool, bisected: bool) -> list[str]:
     actions = [] if run.state in TERMINAL or stopping else ["cancel"]
-    if run.state == RunState.DONE and run.verdict == "FAIL" and run.kind == RunKind.PATCHED:
+    failed = run.state == RunState.DONE and run.verdict == "FAIL"
+    if failed and run.kind == RunKind.PATCHED and not bisected:
         actions.append("bisect")
     return actions
 

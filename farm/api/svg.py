@@ -52,7 +52,10 @@ def line_plot(
     ]
     legend_x = LEFT
     for label, pts, css in lines:
-        if pts:
+        if len(pts) == 1:  # one sample: a dot, as a line of one point is invisible
+            cx, cy = at(*pts[0]).split(",")
+            parts.append(f'<circle class="{escape(css)}" cx="{cx}" cy="{cy}" r="3"/>')
+        elif pts:
             path = " ".join(at(x, y) for x, y in pts)
             parts.append(f'<polyline class="{escape(css)}" points="{path}"/>')
         parts.append(

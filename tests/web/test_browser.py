@@ -141,7 +141,7 @@ def test_a_run_page_shows_findings_crash_console_and_counters_against_the_baseli
     plots = browser.find_elements(By.CSS_SELECTOR, "figure.counter")
     captions = [p.find_element(By.TAG_NAME, "figcaption").text for p in plots]
     assert "meminfo:MemFree" in captions
-    lines = plots[captions.index("meminfo:MemFree")].find_elements(By.CSS_SELECTOR, "polyline")
+    lines = plots[captions.index("meminfo:MemFree")].find_elements(By.CSS_SELECTOR, "polyline, circle")
     assert {line.get_attribute("class") for line in lines} == {"run", "baseline"}
     assert errors(browser) == []
 
