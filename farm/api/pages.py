@@ -12,7 +12,6 @@ the CSRF token of its session and, when the browser names one, our own Origin.
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -273,7 +272,8 @@ async def _admin_or_reader(request: Request, needed: Role) -> dict[str, str]:
 
 
 def _who(request: Request) -> str:
-    return f"web:{getpass.getuser()}@{request.client.host if request.client else '?'}"
+    """Who acted, as far as farm knows: the admin token, from which address."""
+    return f"web admin from {request.client.host if request.client else 'unknown'}"
 
 
 @router.post("/runs/{ident}/cancel")

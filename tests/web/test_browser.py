@@ -5,6 +5,7 @@ error, and leaves a full-page screenshot in the test's directory (tmp_path)."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,14 +73,22 @@ def errors(driver: WebDriver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
 
 
+def screenshot(driver: WebDriver, shot: Path) -> None:
+    """The whole page, not only the window (Chromium's DevTools protocol)."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 8000)}
+    png = driver.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {"format": "png", "captureBeyondViewport": True, "clip": {**clip, "scale": 1}},
+    )
+    shot.write_bytes(base64.b64decode(png["data"]))
+
+
 def visit(driver: WebDriver, url: str, shot: Path) -> str:
     """Load ``url``, screenshot the whole page into ``shot``; the page's visible text."""
     errors(driver)
     driver.get(url)
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, min(max(int(height), 600), 6000))
-    driver.save_screenshot(str(shot))
-    driver.set_window_size(1280, 900)
+    screenshot(driver, shot)
     text: str = driver.find_element(By.TAG_NAME, "main").text
     return text
 
@@ -141,7 +150,9 @@ def test_a_run_page_shows_findings_crash_console_and_counters_against_the_baseli
     plots = browser.find_elements(By.CSS_SELECTOR, "figure.counter")
     captions = [p.find_element(By.TAG_NAME, "figcaption").text for p in plots]
     assert "meminfo:MemFree" in captions
-    lines = plots[captions.index("meminfo:MemFree")].find_elements(By.CSS_SELECTOR, "polyline, circle")
+    lines = plots[captions.index("meminfo:MemFree")].find_elements(
+        By.CSS_SELECTOR, "polyline, circle"
+    )
     assert {line.get_attribute("class") for line in lines} == {"run", "baseline"}
     assert errors(browser) == []
 
@@ -218,7 +229,7 @@ def test_a_soaking_runs_console_grows_on_its_page_without_a_reload(
         lambda d: d.find_element(By.ID, "run-state").text == RunState.DONE
     )
     time.sleep(0.2)
-    browser.save_screenshot(str(tmp_path / "run-live.png"))
+    screenshot(browser, tmp_path / "run-live.png")
     assert "farm: health check soaks" in browser.find_element(By.ID, "console").text
     assert "run ended" in browser.find_element(By.ID, "live-note").text
     assert errors(browser) == []
