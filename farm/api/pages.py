@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from farm.api import pagedata, svg
 from farm.api.auth import COOKIE, Keys, Role
-from farm.api.views import Db, Ident, Offset
+from farm.api.views import Db, Ident, Offset, SeriesFilter
 from farm.config import FarmConfig
 from farm.errors import UserError
 from farm.report import render
@@ -122,7 +122,7 @@ def runs_list(
     db: Db,
     state: RunState | None = None,
     host: Annotated[str | None, Query(max_length=64)] = None,
-    series: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    series: SeriesFilter = None,
     offset: Offset = 0,
 ) -> HTMLResponse:
     wanted = pagedata.RunFilter(state, host, series)
