@@ -362,18 +362,38 @@ class BuildConfig(_Strict):
 
 
 class ApiConfig(_Strict):
-    """``farm api``: the alert webhook and read-only JSON API.
+    """``farm api``: the alert webhook, the JSON API and the web view.
 
-    The bearer token is read from ``$FARM_API_TOKEN`` or, when unset, from ``token_file``
-    (default ``<data_dir>/api-token``); it never appears in farm.toml.
+    The read token is read from ``$FARM_API_TOKEN`` or, when unset, from ``token_file``
+    (default ``<data_dir>/api-token``); the admin token, which may act (cancel a run,
+    start a bisection, maintenance on/off), from ``$FARM_API_ADMIN_TOKEN`` or
+    ``admin_token_file`` (default ``<data_dir>/api-admin-token``; without it the web
+    view is read-only). Neither appears in farm.toml.
     """
 
     host: str = Field(default="127.0.0.1", description="address to bind; loopback by default")
     port: int = Field(default=9479, ge=1, le=65535)
     token_file: Path | None = None
+    admin_token_file: Path | None = None
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="a browser login lasts this long"
+    )
+    secure_cookies: bool = Field(
+        default=False, description="mark the session cookie Secure: set it behind TLS"
+    )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s\"'<>]+$",
+        description="the web view as browsers reach it (Grafana links to its run pages); "
+        "default http://<host>:<port>",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="larger request bodies are refused (413)"
     )
+
+    @property
+    def web_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 SmtpSecurity = Literal["starttls", "tls", "none"]
@@ -611,9 +631,9 @@ def _resolve_paths(config: FarmConfig, base: Path) -> None:
     """Relative paths in a config file are relative to the file, not to the cwd."""
     config.data_dir = (base / config.data_dir.expanduser()).resolve()
     config.loads_dir = (base / config.loads_dir.expanduser()).resolve()
-    if config.api.token_file is not None:
-        config.api.token_file = (base / config.api.token_file.expanduser()).resolve()
     for section, attr in (
+        (config.api, "token_file"),
+        (config.api, "admin_token_file"),
         (config.mail, "password_file"),
         (config.mail, "ca_file"),
         (config.notify, "webhook_token_file"),

@@ -11,6 +11,7 @@ compiles on the controller and copies to the host, so hosts need no compiler.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tomllib
 from pathlib import Path
@@ -119,3 +120,16 @@ def get_load(config: FarmConfig, name: str) -> Load:
             hint=f"add {path} or pick one of the known loads",
         )
     return read_load(path)
+
+
+ALWAYS_WATCHED = ("nr_free_pages", "meminfo:MemFree")
+
+
+def watched_counters(config: FarmConfig, load: str, failed: list[str]) -> list[str]:
+    """The counters worth watching on a run of ``load`` against its baseline: those
+    that failed, those the load expects things of, then free memory. A load removed
+    since the run leaves the others."""
+    expected: list[str] = []
+    with contextlib.suppress(UserError):
+        expected = [e.counter for e in get_load(config, load).expect]
+    return list(dict.fromkeys([*failed, *expected, *ALWAYS_WATCHED]))

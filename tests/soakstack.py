@@ -41,13 +41,13 @@ class SshHost:
     remote_dir: Path  # the run directories the loads write on the "host"
 
 
-@pytest.fixture
-def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
+@contextlib.contextmanager
+def running_sshd(base: Path) -> Iterator[SshHost]:
     """An OpenSSH sshd on a loopback port that trusts only farm's client key, its host
-    key recorded in farm's known_hosts (never auto-added)."""
-    root = tmp_path / "sshd"
+    key recorded in farm's known_hosts (never auto-added); its files under ``base``."""
+    root = base / "sshd"
     root.mkdir()
-    data_dir = tmp_path / "data"
+    data_dir = base / "data"
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "host_key")], check=True
     )
@@ -62,7 +62,7 @@ def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
     )
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(root / "sshd_config")])
-    remote_dir = tmp_path / "remote"
+    remote_dir = base / "remote"
     try:
         wait_listening(port, process)
         host_key = " ".join((root / "host_key.pub").read_text().split()[:2])
@@ -74,6 +74,12 @@ def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
         _kill_loads(remote_dir)
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def ssh_host(tmp_path: Path) -> Iterator[SshHost]:
+    with running_sshd(tmp_path) as host:
+        yield host
 
 
 def _kill_loads(remote_dir: Path) -> None:

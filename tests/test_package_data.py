@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """A non-editable install carries farm's data: loads, Kconfig fragments, worker sources,
-the initramfs files and the demo series recipes (farm.data).
+the initramfs files, the demo series recipes (farm.data) and the web view's templates
+and static files (farm.api.pages).
 
 The wheel is built from a copy of the checkout (what ``git ls-files`` lists, symlinks
 kept), the way ``pip install .`` and deploy/Dockerfile build it, and installed into a new
@@ -43,7 +44,13 @@ PROBE = textwrap.dedent(
     binaries = [WORKERS_DIR / f"{b}.c" for load in loads for b in load.binaries]
     init = [initramfs.WORKERS / name for name in ("init", "inittab")]
     cover, recipes = demoseries.load_recipes()
+    from farm.api import pages
+    templates = sorted(pages.ENV.list_templates())
+    for name in templates:
+        pages.ENV.get_template(name)  # parses: a template missing what it extends fails
+    static = sorted(p.name for p in pages.STATIC.iterdir())
     paths = [
+        pages.TEMPLATES, pages.STATIC,
         farm.__file__, config.loads_dir, default_fragment(), *fragments, *binaries, *init,
         demoseries.RECIPES, *(r.path for r in recipes),
     ]
@@ -60,6 +67,7 @@ PROBE = textwrap.dedent(
         "modules": sorted(modules),
         "loads": names, "options": options, "recipes": len(recipes),
         "cover": cover.subject, "paths": [str(p) for p in paths],
+        "templates": templates, "static": static,
     }))
     """
 )
@@ -121,5 +129,8 @@ def test_installed_wheel_finds_and_loads_all_its_data(tmp_path: Path) -> None:
         if "migrations" not in p.parts and p.name != "__main__.py"
     } - {"farm"}
     assert in_tree <= set(probe["modules"]), "modules missing from the wheel"
+    web = ROOT / "farm" / "api"
+    assert probe["templates"] == sorted(p.name for p in (web / "templates").glob("*.html"))
+    assert probe["static"] == sorted(p.name for p in (web / "static").iterdir())
     outside = [p for p in probe["paths"] if not Path(p).is_relative_to(venv)]
     assert outside == [], "data found outside the installed package"

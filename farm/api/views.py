@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Read-only JSON views of series, runs and bisections."""
+"""Read-only JSON views of series, runs and bisections (and a run's console, which
+the run page's script polls)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from sqlalchemy.orm import Session
 from farm.ending import RunEnding
 from farm.store.base import MAX_ID
 from farm.store.bisect import Bisection, BisectState
-from farm.store.runs import Crash, Run, RunState
+from farm.store.runs import TERMINAL, Crash, Run, RunState
+from farm.store.samples import ConsoleLine
 from farm.store.series import Series
 
 router = APIRouter()
@@ -190,4 +192,35 @@ def get_bisection(db: Db, ident: Ident) -> dict[str, Any]:
         "max_hours": bisection.max_hours,
         "result": bisection.result,
         "runs": list(runs),
+    }
+
+
+class ConsoleLineView(_View):
+    id: int
+    ts: float
+    line: str
+
+
+class ConsoleView(BaseModel):
+    state: RunState
+    verdict: str | None
+    done: bool
+    lines: list[ConsoleLineView]
+
+
+@router.get("/runs/{ident}/console", response_model=ConsoleView)
+def get_console(db: Db, ident: Ident, after: Offset = 0, limit: Limit = 200) -> dict[str, Any]:
+    """The run's newest ``limit`` console lines after line id ``after``, oldest first."""
+    run = _get(db, Run, ident)
+    query = (
+        select(ConsoleLine)
+        .where(ConsoleLine.run_id == ident, ConsoleLine.id > after)
+        .order_by(ConsoleLine.id.desc())
+        .limit(limit)
+    )
+    return {
+        "state": run.state,
+        "verdict": run.verdict,
+        "done": run.state in TERMINAL,
+        "lines": list(reversed(db.scalars(query).all())),
     }

@@ -210,28 +210,22 @@ def trust(ctx: click.Context, name: str, fingerprint: str | None) -> None:
 def _set(ctx: click.Context, name: str, state: Health, reason: str, as_json: bool) -> None:
     """Record a human's health change; leaving maintenance queues a health check."""
     config = get_config(ctx)
-    settings = config.host(name)
-    store = get_store(ctx)
-    by = getpass.getuser()
-    check = None
-    with store.session() as session:
-        previous = health.state_of(session, name)
-        if state == Health.UNKNOWN and settings.health.checks:
-            check = health.queue_check(session, config, name)
-            reason += f"; health check run {check}"
-        health.set_health(session, name, state, reason=reason, by=by)
-        acked = health.ack_alerts(session, name, by=by) if state == Health.UNKNOWN else 0
-    if check is not None:
+    with get_store(ctx).session() as session:
+        change = health.set_by_human(
+            session, config, name, state, reason=reason, by=getpass.getuser()
+        )
+    if change.health_check_run is not None:
         from farm.scheduler.app import get_app, schedule
 
         get_app(config)
-        schedule(check, name, 0, 0.0)  # a broker that is down: the reconciler sends it
-    result = {"name": name, "previous": str(previous), "health": str(state), "reason": reason,
-              "health_check_run": check, "alerts_acknowledged": acked}  # fmt: skip
+        schedule(change.health_check_run, name, 0, 0.0)  # broker down: the reconciler sends it
+    result = {"name": name, "previous": str(change.previous), "health": str(state),
+              "reason": change.reason, "health_check_run": change.health_check_run,
+              "alerts_acknowledged": change.alerts_acknowledged}  # fmt: skip
     if as_json:
         emit_json(result)
         return
-    click.echo(f"{name}: {previous} -> {state} ({reason})")
+    click.echo(f"{name}: {change.previous} -> {state} ({change.reason})")
 
 
 @hosts.command("maintenance")

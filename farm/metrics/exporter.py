@@ -25,6 +25,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from farm.config import FarmConfig
+from farm.metrics import overlay
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.bisect import Bisection, BisectState
@@ -162,6 +163,8 @@ class FarmCollector(Collector):
             for counter in run.ending.failed_counters:
                 failures.add_metric([rid, run.host, counter], 1.0)
         yield from (info, age, crashes, failures)
+        yield overlay.counters(self.config, session, self.keys, recent)
+        yield overlay.events(self.config, session, recent)
         total = CounterMetricFamily(
             "farm_crashes", "all crashes ever seen", labels=["host", "kind"]
         )
@@ -183,17 +186,17 @@ class FarmCollector(Collector):
             "max posterior of active/recent bisections",
             labels=["bisection"],
         )
-        recent = session.execute(
-            select(Bisection.id, Bisection.posterior).where(
+        recent = session.scalars(
+            select(Bisection).where(
                 or_(
                     Bisection.state.in_([BisectState.REQUESTED, BisectState.RUNNING]),
                     Bisection.updated_at >= utcnow() - RECENT,
                 )
             )
-        )
-        for bisection_id, posterior in recent:
-            confidence.add_metric([str(bisection_id)], max(posterior, default=0.0))
-        yield from (states, confidence)
+        ).all()
+        for b in recent:
+            confidence.add_metric([str(b.id)], max(b.posterior, default=0.0))
+        yield from (states, confidence, overlay.leaders(session, recent))
 
     # --- builds ---------------------------------------------------------------------
 

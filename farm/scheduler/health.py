@@ -19,6 +19,7 @@ outcome that caused it, or not at all.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -178,6 +179,32 @@ def queue_check(session: Session, config: FarmConfig, host: str) -> int:
     session.flush()
     ensure_progress(session, run.id)
     return run.id
+
+
+@dataclass(frozen=True)
+class HumanChange:
+    previous: Health
+    state: Health
+    reason: str
+    health_check_run: int | None  # queued: the caller sends it, or the reconciler does
+    alerts_acknowledged: int
+
+
+def set_by_human(
+    session: Session, config: FarmConfig, host: str, state: Health, *, reason: str, by: str
+) -> HumanChange:
+    """A person takes ``host`` out (MAINTENANCE, RETIRED) or puts it back (UNKNOWN):
+    putting it back queues a health check first when the host has them, and
+    acknowledges its open alerts. The CLI and the web view both come here."""
+    settings = config.host(host)  # a UserError naming the known hosts
+    previous = state_of(session, host)
+    check = None
+    if state == Health.UNKNOWN and settings.health.checks:
+        check = queue_check(session, config, host)
+        reason += f"; health check run {check}"
+    set_health(session, host, state, reason=reason, by=by)
+    acked = ack_alerts(session, host, by=by) if state == Health.UNKNOWN else 0
+    return HumanChange(previous, state, reason, check, acked)
 
 
 def _needs_check(run: Run) -> str | None:

@@ -11,8 +11,8 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from farm.ending import RunEnding, Verdict
 from farm.store.base import Base, Model, utcnow
@@ -98,3 +98,25 @@ class Crash(Base):
     source: Mapped[str] = mapped_column(String(16), default="console")
     uptime_seconds: Mapped[float | None]
     seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+def baseline_of(session: Session, run: Run) -> Run | None:
+    """The baseline a run is compared with: the one its verdict used, else the newest
+    baseline of the same series on the same host and load (the web view's plots and
+    the exporter's overlays)."""
+    if run.ending.baseline_run is not None:
+        return session.get(Run, run.ending.baseline_run)
+    if run.kind == RunKind.BASELINE:
+        return None
+    return session.scalar(
+        select(Run)
+        .where(
+            Run.kind == RunKind.BASELINE,
+            Run.host == run.host,
+            Run.load == run.load,
+            Run.series_id == run.series_id,
+            Run.id != run.id,
+        )
+        .order_by(Run.id.desc())
+        .limit(1)
+    )

@@ -14,6 +14,7 @@ import yaml
 from .conftest import GRAFANA
 
 DATASOURCE_UID = "farm-prometheus"
+DATASOURCE_VARIABLE = "${datasource}"  # dashboards pick it; it defaults to DATASOURCE_UID
 GLOBALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
 VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}")
 METRIC = re.compile(r"\bfarm_[a-z0-9_]+\b")
@@ -34,6 +35,9 @@ CONTRACT = {
     "farm_builds_total",
     "farm_bisections",
     "farm_bisection_confidence",
+    "farm_bisection_leader",
+    "farm_run_counter",
+    "farm_run_event_timestamp_seconds",
 }
 FAMILIES = re.compile(r"^farm_(vmstat_[a-z0-9_]+|meminfo_[a-z0-9_]+_bytes)$")
 

@@ -19,6 +19,7 @@ import yaml
 from .conftest import DEPLOY, GRAFANA
 from .grafana import (
     DATASOURCE_UID,
+    DATASOURCE_VARIABLE,
     GLOBALS,
     alert_rules,
     dashboards,
@@ -67,12 +68,17 @@ def test_the_dashboard_provider_loads_files_from_the_configured_directory() -> N
 
 
 @pytest.mark.parametrize("name", sorted(dashboards()))
-def test_dashboards_are_raw_json_using_only_the_fixed_datasource(name: str) -> None:
+def test_dashboards_are_raw_json_using_the_datasource_variable_that_defaults_to_farms(
+    name: str,
+) -> None:
     board = dashboards()[name]
     assert "__inputs" not in board, "an 'export for sharing' file: export it raw"
     assert board["uid"] == Path(name).stem
     uids = set(datasource_uids(board)) - {"-- Grafana --"}
-    assert uids == {DATASOURCE_UID}
+    assert uids == {DATASOURCE_VARIABLE}
+    [variable] = [v for v in board["templating"]["list"] if v["name"] == "datasource"]
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+    assert variable["current"]["value"] == DATASOURCE_UID
     ids = [panel["id"] for panel in board["panels"]]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
 
@@ -84,9 +90,40 @@ def test_the_three_dashboards_exist() -> None:
 
 def test_the_soak_view_has_host_run_counter_variables_and_crash_annotations() -> None:
     board = dashboards()["farm-soak.json"]
-    assert [v["name"] for v in board["templating"]["list"]] == ["host", "run", "counter"]
+    names = [v["name"] for v in board["templating"]["list"]]
+    assert names == ["datasource", "farm_url", "host", "run", "counter", "watched"]
     [crashes] = [a for a in board["annotations"]["list"] if a["name"] == "crashes"]
-    assert "farm_crashes_total" in crashes["expr"]
+    assert (
+        "farm_run_event_timestamp_seconds{" in crashes["expr"]
+        and 'event=~"crash"' in crashes["expr"]
+    )
+    assert crashes["useValueForTime"] is True  # the event's own time, not the scrape's
+    assert "{{title}}" in crashes["titleFormat"] and 'href="{{url}}"' in crashes["textFormat"]
+
+
+def test_the_soak_view_overlays_a_run_on_its_baseline_with_the_difference() -> None:
+    panels = {p["title"]: p for p in dashboards()["farm-soak.json"]["panels"]}
+    overlay = panels["$watched: run against its baseline"]["targets"][0]["expr"]
+    difference = panels["$watched: run minus baseline"]["targets"][0]["expr"]
+    assert overlay == 'farm_run_counter{run=~"$run", counter="$watched"}'
+    assert 'role="patched"} - ignoring (role) farm_run_counter{' in difference
+
+
+@pytest.mark.parametrize("name", sorted(dashboards()))
+def test_every_panel_says_what_it_shows_and_the_dashboards_link_each_other(name: str) -> None:
+    board = dashboards()[name]
+    undescribed = [p["title"] for p in board["panels"] if not p.get("description")]
+    assert undescribed == []
+    assert {link["type"] for link in board["links"]} == {"dashboards", "link"}
+    assert "farm" in board["tags"]
+
+
+def test_the_bisection_view_shows_the_leading_patch_and_its_probability() -> None:
+    panels = {p["title"]: p for p in dashboards()["farm-bisection.json"]["panels"]}
+    leader = panels["Leading patch and its probability"]
+    assert leader["targets"][0]["expr"].startswith("farm_bisection_leader{")
+    assert "{{subject}}" in leader["targets"][0]["legendFormat"]
+    assert leader["fieldConfig"]["defaults"]["unit"] == "percentunit"
 
 
 @pytest.mark.parametrize("name", sorted(dashboards()))
@@ -95,7 +132,11 @@ def test_template_variables_resolve(name: str) -> None:
     board = dashboards()[name]
     defined: list[str] = []
     for variable in board["templating"]["list"]:
-        assert variable["datasource"]["uid"] == DATASOURCE_UID
+        defined.append(variable["name"])
+        if variable["type"] in ("datasource", "textbox"):
+            continue
+        assert variable["datasource"]["uid"] == DATASOURCE_VARIABLE
+        defined.pop()
         assert used_variables(variable["query"]["query"]) <= set(defined), variable["name"]
         defined.append(variable["name"])
     texts = [p["title"] for p in board["panels"]] + [

@@ -3,12 +3,14 @@
 scraping a real `farm exporter`, returns data for the scenario it is meant for.
 
 The scenario in the store: the laptop soaks a patched kernel whose counter failed its
-expectation; the workstation crashed on a patched run and is now down while a bisection
-run has been booting there for two hours; a bisection is running.
+expectation, after its baseline (which rebooted once) passed there; the workstation
+crashed on a patched run and was power-cycled, and is now down while a bisection run
+has been booting there for two hours; a bisection is running.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ import yaml
 from netutil import free_port
 
 from farm.cli import COMMANDS
-from farm.ending import Cause, Finding, RunEnding, Verdict, only
+from farm.ending import Cause, Finding, PowerCycle, RunEnding, Verdict
 from farm.store import Store
 from farm.store.base import utcnow
 from farm.store.bisect import Bisection, BisectState
@@ -96,11 +98,23 @@ def make_scenario(store: Store) -> tuple[int, int, int]:
             "load": "thp",
             "soak_seconds": 43200,
         }
+        baseline = Run(
+            kind=RunKind.BASELINE,
+            host="laptop",
+            upto=0,
+            state=RunState.DONE,
+            verdict=Verdict.PASS,
+            kernel_release="6.1.0-farm",
+            started_at=utcnow(),
+            ended_at=utcnow(),
+            **common,
+        )
         soaking = Run(
             kind=RunKind.PATCHED,
             host="laptop",
             upto=7,
             state=RunState.SOAKING,
+            started_at=utcnow(),
             kernel_release="6.1.0-farm-7",
             **common,
             ending=RunEnding(
@@ -121,12 +135,15 @@ def make_scenario(store: Store) -> tuple[int, int, int]:
             upto=7,
             state=RunState.DONE,
             verdict=Verdict.FAIL,
-            ending=only(Cause.CRASH, f"crash: {CRASH}"),
+            ending=RunEnding(
+                findings=[Finding(cause=Cause.CRASH, text=f"crash: {CRASH}", title=CRASH)],
+                power_cycle=PowerCycle(done=True, text="power-cycled workstation: no answer"),
+            ),
             kernel_release="6.1.0-farm-7",
             ended_at=utcnow(),
             **common,
         )
-        db.add_all([soaking, crashed])
+        db.add_all([baseline, soaking, crashed])
         db.flush()
         bisection = Bisection(
             run_id=crashed.id,
@@ -165,7 +182,19 @@ def make_scenario(store: Store) -> tuple[int, int, int]:
                 HostState(host="workstation", run_id=booting.id, up=False, last_ok=now - 7200),
             ]
         )
-        return soaking.id, crashed.id, booting.id
+        return baseline.id, soaking.id, crashed.id, booting.id
+
+
+def add_baseline_samples(store: Store, keys: KeyCache, run_id: int) -> None:
+    """An hour ago, the baseline soaked; its host rebooted once during it."""
+    start = time.time() - 3600
+    batch = []
+    for step in range(6):
+        sample = reading(step)
+        boot = "b0" if step < 3 else "b0-again"
+        batch.append(("laptop", run_id, dataclasses.replace(sample, ts=start + step, boot_id=boot)))
+    with store.session() as db:
+        add_samples(db, keys, batch)
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +203,9 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     config = home / "farm.toml"
     config.write_text(f'data_dir = "{home / "data"}"\n')
     store = Store(f"sqlite:///{home / 'data' / 'farm.db'}")
-    soaking, crashed, booting = make_scenario(store)
+    baseline, soaking, crashed, booting = make_scenario(store)
     keys = KeyCache()
+    add_baseline_samples(store, keys, baseline)
     add_sample(store, keys, "laptop", soaking, 0)
 
     exporter_port, prometheus_port = free_port(), free_port()
@@ -264,10 +294,13 @@ def test_every_dashboard_and_alert_query_returns_data(farm: Farm) -> None:
     empty = []
     for query in queries():
         values: dict[str, list[str]] = {}
-        for name in used_variables(query.expr) - GLOBALS.keys():
-            for needed in sorted(used_variables(query.variables[name]["query"]["query"])):
-                values.setdefault(needed, resolve(farm.prometheus, query.variables[needed], values))
-            values[name] = resolve(farm.prometheus, query.variables[name], values)
+        used = used_variables(query.expr) - GLOBALS.keys()
+        for name, variable in query.variables.items():  # in order: later ones use earlier
+            if variable["type"] == "query" and used:
+                values[name] = resolve(farm.prometheus, variable, values)
+        for name in values:
+            if not query.variables[name].get("multi"):
+                values[name] = values[name][:1]  # a single-value variable: one is chosen
         if "counter" in values:
             values["counter"] = ["farm_vmstat_pgfault_total"]
         expr = substitute(query.expr, values)
@@ -293,3 +326,28 @@ def test_every_alert_rule_fires_for_its_scenario(farm: Farm) -> None:
     assert [(a["run"], a["state"]) for a in alerts["FarmRunStuck"]] == [
         (str(farm.booting), "booting")
     ]
+
+
+def test_annotations_carry_the_events_titles_and_the_web_views_run_page(farm: Farm) -> None:
+    events = {
+        (e["metric"]["event"], e["metric"]["run"]): e["metric"]
+        for e in instant(farm.prometheus, "farm_run_event_timestamp_seconds")
+    }
+    crash = events[("crash", str(farm.crashed))]
+    assert crash["title"] == CRASH
+    assert crash["url"] == f"http://127.0.0.1:9479/runs/{farm.crashed}"
+    assert events[("power_cycle", str(farm.crashed))]["title"].startswith("power-cycled")
+    assert events[("end", str(farm.crashed))]["title"].startswith(f"run {farm.crashed} FAIL")
+    assert ("start", str(farm.soaking)) in events
+    assert [k for k in events if k[0] == "reboot"] != []
+
+
+def test_the_overlay_pairs_a_soaking_run_with_its_baseline_and_the_leader_is_named(
+    farm: Farm,
+) -> None:
+    overlay = instant(farm.prometheus, f'farm_run_counter{{run="{farm.soaking}"}}')
+    roles = {(o["metric"]["counter"], o["metric"]["role"]) for o in overlay}
+    assert {("meminfo:MemFree", "patched"), ("meminfo:MemFree", "baseline")} <= roles
+    assert ("nr_anon_partially_mapped", "baseline") in roles  # the failed counter
+    [leader] = instant(farm.prometheus, "farm_bisection_leader")
+    assert (leader["metric"]["patch"], leader["value"][1]) == ("03", "0.7")
