@@ -197,7 +197,17 @@ class QemuConfig(_Strict):
     cpus: int = Field(default=1, ge=1)
     ssh_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
     swap_mb: int = Field(default=256, ge=16, description="scratch virtio disk used as swap")
-    extra_args: list[str] = []
+    powerdown_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="power off: seconds the guest gets to handle its power button (0: none)",
+    )
+    accel: Literal["auto", "kvm", "tcg"] = Field(
+        default="auto", description="auto: KVM if a probe guest runs on it, else TCG"
+    )
+    extra_args: list[str] = Field(
+        default=[], description="added to QEMU's arguments; an -accel here overrides accel"
+    )
 
 
 class HealthConfig(_Strict):

@@ -5,8 +5,12 @@ farm provisions each VM under ``<data_dir>/hosts/<name>/``: a dropbear host key 
 by farm (and recorded in farm's known_hosts before the VM starts, so nothing is ever
 trusted at connect time), an initramfs with busybox, dropbear and farm's client key,
 a sparse scratch disk used as swap, and a copy of the kernel it runs. QEMU runs
-daemonized (TCG; one process per host) with its pid, forwarded SSH port and kernel
-recorded there, so any worker can find, stop or restart the VM another one started.
+daemonized (one process per host; KVM when farm.hosts.accel finds it works, else TCG)
+with its pid, forwarded SSH port and kernel recorded there, so any worker can find,
+stop or restart the VM another one started. Each VM has a QMP socket (``qmp.sock``,
+private to farm's user): farm asks QEMU for its status, resets it and powers it off
+through it (the ``qemu.qmp`` client) rather than sending signals; SIGKILL remains only
+for a QEMU that no longer answers.
 
 The serial console is appended to console.log; the offset where each boot starts is
 kept in the state, so a boot failure shows that boot's console only. A crash ends
@@ -16,21 +20,30 @@ exiting, so a dead kernel is a dead process, not a silent hang.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from qemu.qmp import QMPError
+from qemu.qmp.legacy import QEMUMonitorProtocol
 
 from farm.config import HostConfig, QemuConfig
 from farm.errors import InfraError, UserError
 from farm.hosts import keys
+from farm.hosts.accel import accel_args
 from farm.hosts.base import BootableKernel, BootMethod, SshEndpoint
 from farm.hosts.console import console_path, host_dir
 from farm.hosts.initramfs import build_initramfs
@@ -41,6 +54,9 @@ LOOPBACK = "127.0.0.1"
 # no_timer_check: under TCG on a busy host the IO-APIC timer check can fail and panic
 # the boot ("IO-APIC + timer doesn't work!"); the guest's timer is fine.
 BASE_CMDLINE = "console=ttyS0,115200 panic=-1 oops=panic no_timer_check"
+QMP_SECONDS = 10.0
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path, less its NUL
+log = logging.getLogger(__name__)
 _HDRS_OFFSET = 0x202
 _VERSION_POINTER = 0x20E
 
@@ -174,26 +190,98 @@ class QemuVm:
             keys.write_atomic(self.state_file, state.model_dump_json(indent=2).encode())
             return state
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 0.0) -> None:
+        """Power the VM off; with ``grace``, press its power button first and give the
+        guest that long to shut down cleanly."""
         with keys.locked(self.dir / "vm"):
-            self._stop_locked()
+            self._stop_locked(grace)
 
-    def _stop_locked(self) -> None:
-        """SIGTERM, then SIGKILL if QEMU has not gone within a few seconds."""
-        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            pid = self.pid()
-            if pid is None:
+    def status(self) -> str | None:
+        """QEMU's own run state ("running", "paused", "internal-error", "shutdown"...),
+        None when the VM is not running or QEMU does not answer."""
+        if self.pid() is None:
+            return None
+        try:
+            with self.qmp() as qmp:
+                return str(qmp.cmd("query-status")["status"])
+        except InfraError:
+            return None
+
+    def reset(self) -> None:
+        """The reset button: the guest reboots in the same QEMU (same port, same kernel).
+        ``-no-reboot`` turns resets into exits, so the reboot action is switched for
+        this one reset; QEMU decides when the request is made, not when it is served."""
+        with keys.locked(self.dir / "vm"):
+            state = self.state()
+            if self.pid() is None or state is None:
+                raise InfraError(f"QEMU host {self.config.name} is not running: nothing to reset")
+            offset = self.console.stat().st_size if self.console.exists() else 0
+            with self.qmp() as qmp:
+                qmp.cmd("set-action", reboot="reset")
+                try:
+                    qmp.cmd("system_reset")
+                finally:
+                    qmp.cmd("set-action", reboot="shutdown")
+            state = state.model_copy(update={"console_offset": offset, "started_at": time.time()})
+            keys.write_atomic(self.state_file, state.model_dump_json(indent=2).encode())
+
+    @property
+    def qmp_socket(self) -> Path:
+        """``qmp.sock`` in the host's directory, or, when that path is too long for a
+        Unix socket, one in a private directory of the temp dir named after it."""
+        beside = self.dir / "qmp.sock"
+        if len(os.fsencode(beside)) <= _SUN_PATH_MAX:
+            return beside
+        digest = hashlib.sha256(os.fsencode(self.dir)).hexdigest()[:16]
+        short = Path(tempfile.gettempdir()) / f"farm-qmp-{os.getuid()}" / f"{digest}.sock"
+        keys.private_dir(short.parent)
+        return short
+
+    @contextmanager
+    def qmp(self) -> Iterator[Any]:
+        """A QMP session with this VM's QEMU; any failure to talk is an InfraError."""
+        monitor = QEMUMonitorProtocol(str(self.qmp_socket), nickname=self.config.name)
+        try:
+            monitor.connect()
+            monitor.settimeout(QMP_SECONDS)
+            yield monitor
+        except (QMPError, OSError, TimeoutError) as exc:
+            raise InfraError(f"QMP of {self.config.name}'s QEMU failed: {exc!r}") from exc
+        finally:
+            monitor.close()
+
+    def _stop_locked(self, grace: float = 0.0) -> None:
+        """ACPI power-off when ``grace``, then QMP ``quit``; SIGKILL only when QEMU no
+        longer answers QMP."""
+        steps = ((self._qmp_command("system_powerdown"), grace),) if grace else ()
+        for action, wait in (*steps, (self._qmp_command("quit"), 10.0), (self._kill, 5.0)):
+            if self.pid() is None:
                 break
             try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + grace
+                action()
+            except InfraError as exc:
+                log.info("%s; trying harder", exc)
+                continue
+            deadline = time.monotonic() + wait
             while self.pid() and time.monotonic() < deadline:
                 time.sleep(0.05)
         if self.pid():
             raise InfraError(f"QEMU of {self.config.name} (pid {self.pid()}) survived SIGKILL")
         self.pidfile.unlink(missing_ok=True)
+        self.qmp_socket.unlink(missing_ok=True)
+
+    def _qmp_command(self, command: str) -> Callable[[], None]:
+        def send() -> None:
+            with self.qmp() as qmp:
+                qmp.cmd(command)
+
+        return send
+
+    def _kill(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def _install(self, kernel: BootableKernel) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -247,10 +335,11 @@ class QemuVm:
     def argv(self, port: int, cmdline: str) -> list[str]:
         q = self.qemu
         return [
-            QEMU, "-name", f"farm-{self.config.name}", "-accel", "tcg",
+            QEMU, "-name", f"farm-{self.config.name}", *accel_args(q.accel, QEMU, q.extra_args),
             "-m", str(q.memory_mb), "-smp", str(q.cpus),
             "-nodefaults", "-no-user-config", "-display", "none",
             "-daemonize", "-pidfile", str(self.pidfile), "-no-reboot",
+            "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
             "-kernel", str(self.kernel_file), "-initrd", str(self.initrd), "-append", cmdline,
             "-chardev", f"file,id=console,path={self.console},append=on",
             "-serial", "chardev:console",
