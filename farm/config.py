@@ -197,6 +197,11 @@ class QemuConfig(_Strict):
     cpus: int = Field(default=1, ge=1)
     ssh_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
     swap_mb: int = Field(default=256, ge=16, description="scratch virtio disk used as swap")
+    rootfs: Path | None = Field(
+        default=None,
+        description="a disk image (raw or qcow2, ext4 root on partition 1, systemd and "
+        "OpenSSH) the VM boots into; none: the busybox initramfs",
+    )
     powerdown_seconds: float = Field(
         default=0.0,
         ge=0,

@@ -127,6 +127,7 @@ class Load(BaseModel):
                 raise ValueError(f"no source {WORKERS_DIR / name}.c for binary {name!r}")
         return names
 
+
 def read_load(path: Path) -> Load:
     """Parse and validate one load file; every problem is a UserError naming the file."""
     try:

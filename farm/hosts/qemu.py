@@ -21,6 +21,7 @@ exiting, so a dead kernel is a dead process, not a silent hang.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shlex
@@ -55,6 +56,7 @@ LOOPBACK = "127.0.0.1"
 # the boot ("IO-APIC + timer doesn't work!"); the guest's timer is fine.
 BASE_CMDLINE = "console=ttyS0,115200 panic=-1 oops=panic no_timer_check"
 QMP_SECONDS = 10.0
+RESET_SETTLE_SECONDS = 1.0
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path, less its NUL
 log = logging.getLogger(__name__)
 _HDRS_OFFSET = 0x202
@@ -117,6 +119,7 @@ class QemuVm:
         self.kernel_file = self.dir / "bzImage"
         self.initrd = self.dir / "initramfs.cpio.gz"
         self.swap = self.dir / "swap.img"
+        self.root_disk = self.dir / "root.qcow2"
         self.host_key = self.dir / "dropbear_ed25519_host_key"
         self.console = console_path(config, data_dir)
         self.known_hosts = config.known_hosts or keys.known_hosts_path(data_dir)
@@ -209,8 +212,8 @@ class QemuVm:
 
     def reset(self) -> None:
         """The reset button: the guest reboots in the same QEMU (same port, same kernel).
-        ``-no-reboot`` turns resets into exits, so the reboot action is switched for
-        this one reset; QEMU decides when the request is made, not when it is served."""
+        ``-no-reboot`` turns resets into exits, so resets are allowed until the firmware,
+        which resets the machine again itself after a warm reset, has settled."""
         with keys.locked(self.dir / "vm"):
             state = self.state()
             if self.pid() is None or state is None:
@@ -220,6 +223,7 @@ class QemuVm:
                 qmp.cmd("set-action", reboot="reset")
                 try:
                     qmp.cmd("system_reset")
+                    _until_quiet(qmp, "RESET", quiet=RESET_SETTLE_SECONDS, limit=QMP_SECONDS)
                 finally:
                     qmp.cmd("set-action", reboot="shutdown")
             state = state.model_copy(update={"console_offset": offset, "started_at": time.time()})
@@ -245,10 +249,11 @@ class QemuVm:
             monitor.connect()
             monitor.settimeout(QMP_SECONDS)
             yield monitor
-        except (QMPError, OSError, TimeoutError) as exc:
+        except (QMPError, OSError, EOFError) as exc:
             raise InfraError(f"QMP of {self.config.name}'s QEMU failed: {exc!r}") from exc
         finally:
-            monitor.close()
+            with suppress(QMPError, OSError, EOFError):  # QEMU hangs up after "quit"
+                monitor.close()
 
     def _stop_locked(self, grace: float = 0.0) -> None:
         """ACPI power-off when ``grace``, then QMP ``quit``; SIGKILL only when QEMU no
@@ -291,18 +296,48 @@ class QemuVm:
         except OSError as exc:
             raise UserError(f"cannot read kernel image {kernel.bzimage}: {exc.strerror}") from exc
         os.replace(tmp, self.kernel_file)
+        if self.qemu.rootfs is not None:
+            self.root_disk.unlink(missing_ok=True)  # every new kernel boots a pristine root
+
+    def _root_overlay(self, image: Path) -> None:
+        """A copy-on-write overlay of the root image: the image itself is never written."""
+        if self.root_disk.exists():
+            return
+        try:
+            info = subprocess.run(
+                ["qemu-img", "info", "--output=json", str(image)],
+                capture_output=True, text=True, check=True, timeout=60,
+            )  # fmt: skip
+            fmt = json.loads(info.stdout)["format"]
+            subprocess.run(
+                ["qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b",
+                 str(image.resolve()), str(self.root_disk)],
+                capture_output=True, text=True, check=True, timeout=60,
+            )  # fmt: skip
+        except FileNotFoundError as exc:
+            raise InfraError("qemu-img is not installed (make apt installs qemu-utils)") from exc
+        except subprocess.CalledProcessError as exc:
+            raise UserError(
+                f"QEMU host {self.config.name}: cannot use root image {image}: "
+                f"{exc.stderr.strip()}",
+                hint="qemu.rootfs names a disk image with an ext4 root on partition 1",
+            ) from exc
 
     def provision(self) -> str:
         """Host key, initramfs and swap disk, private to farm's user; cheap enough to redo
         at every start. Returns the VM's public host key."""
         keys.private_dir(self.dir)
         public = keys.dropbear_host_key(self.host_key)
+        rootfs = self.qemu.rootfs
         build_initramfs(
             self.initrd,
             host_key=self.host_key,
             authorized_keys=keys.client_public_key(self.data_dir) + "\n",
             hostname=self.config.name,
+            openssh_host_key=keys.openssh_host_key(self.host_key) if rootfs else None,
         )
+        if rootfs is not None:
+            self._root_overlay(rootfs)
         size = self.qemu.swap_mb * 1024 * 1024
         if not self.swap.exists() or self.swap.stat().st_size != size:
             with self.swap.open("wb") as disk:
@@ -334,6 +369,10 @@ class QemuVm:
 
     def argv(self, port: int, cmdline: str) -> list[str]:
         q = self.qemu
+        root: list[str] = []
+        if q.rootfs is not None:  # the second disk, /dev/vdb: the swap disk stays vda
+            cmdline = f"{cmdline} farm.root=/dev/vdb1"
+            root = ["-drive", f"file={self.root_disk},format=qcow2,if=virtio,cache=unsafe"]
         return [
             QEMU, "-name", f"farm-{self.config.name}", *accel_args(q.accel, QEMU, q.extra_args),
             "-m", str(q.memory_mb), "-smp", str(q.cpus),
@@ -346,6 +385,7 @@ class QemuVm:
             "-netdev", f"user,id=net0,hostfwd=tcp:{LOOPBACK}:{port}-:22",
             "-device", "virtio-net-pci,netdev=net0",
             "-drive", f"file={self.swap},format=raw,if=virtio,cache=unsafe",
+            *root,
             *q.extra_args,
         ]  # fmt: skip
 
@@ -376,6 +416,19 @@ class QemuVm:
             return None
         output = log.read_text(errors="replace").partition("\n")[2].strip()
         return output or f"exit {done.returncode}"
+
+
+def _until_quiet(qmp: Any, event: str, *, quiet: float, limit: float) -> None:
+    """Wait until QEMU has sent no ``event`` for ``quiet`` seconds (at most ``limit``)."""
+    deadline = time.monotonic() + limit
+    last = time.monotonic()
+    while time.monotonic() - last < quiet and time.monotonic() < deadline:
+        try:
+            message = qmp.pull_event(wait=quiet)
+        except TimeoutError:
+            return
+        if message and message.get("event") == event:
+            last = time.monotonic()
 
 
 def free_port(preferred: int) -> int:

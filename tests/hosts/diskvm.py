@@ -33,7 +33,10 @@ from farm.config import HostConfig, QemuConfig
 from farm.hosts.qemu import QemuVm
 
 SUITE = "bookworm"
-PACKAGES = "systemd-sysv,udev,linux-image-amd64,grub-pc,openssh-server,kexec-tools,sudo,iproute2"
+PACKAGES = (
+    "systemd-sysv,udev,linux-image-amd64,grub-pc,openssh-server,kexec-tools,sudo,iproute2,"
+    "procps,stress-ng"
+)
 USER = "farm"
 MEMORY_MB = 1024
 DISK_MB = 2048
