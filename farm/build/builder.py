@@ -36,9 +36,11 @@ from farm.build import kconfig
 from farm.build.artifacts import (
     BuildMetadata,
     KernelArtifacts,
+    Toolchain,
     artifacts_dir,
     build_id_for,
     cached_build,
+    release_suffix,
 )
 from farm.build.failures import Failure, check_toolchain, classify
 from farm.build.sandbox import Sandbox, default_sandbox
@@ -64,6 +66,7 @@ class _Make:
         sandbox: Sandbox,
         build_id: str,
         log: IO[str],
+        localversion: str = "",
     ) -> None:
         self.src, self.out, self.env, self.sandbox, self.log = src, out, env, sandbox, log
         self.variables = [
@@ -74,6 +77,7 @@ class _Make:
             f"KBUILD_BUILD_VERSION={build_id}",
             "KBUILD_BUILD_USER=farm",
             "KBUILD_BUILD_HOST=farm",
+            f"LOCALVERSION={localversion}",
         ]
         self.lines: list[str] = []
 
@@ -211,7 +215,7 @@ def _build_locked(
     build_id = build_id_for(sha, cfg_hash)
     try:
         with (staging / "build.log").open("w", buffering=1) as log:  # line-buffered
-            make = _Make(src, out, env, jail, build_id, log)
+            make = _Make(src, out, env, jail, build_id, log, release_suffix(sha, cfg_hash))
             jobs = os.cpu_count() or 1
             meta = BuildMetadata(
                 commit=sha,
@@ -225,6 +229,8 @@ def _build_locked(
                 host=socket.gethostname(),
                 incremental=incremental,
                 sandbox=jail.kind,
+                toolchain=toolchain(env),
+                config_source=f"{kconfig.BASE_CONFIG} + {fragment.name}",
             )
             log.write(f"{meta.command}\n")
             meta.write(staging)
@@ -240,6 +246,27 @@ def _build_locked(
     kind = "incremental" if incremental else "clean"
     say(f"built {meta.release} ({kind}) in {meta.duration_seconds:.0f}s: {final}")
     return KernelArtifacts.from_metadata(final, meta, cached=False)
+
+
+def toolchain(env: dict[str, str], compiler: str = "gcc") -> Toolchain:
+    """The versions of the tools make will find on ``env``'s PATH."""
+
+    def first_line(*argv: str) -> str:
+        try:
+            done = subprocess.run(
+                argv, env=env, capture_output=True, text=True, timeout=30, check=False
+            )
+        except OSError:
+            return ""
+        return done.stdout.partition("\n")[0].strip()
+
+    return Toolchain(
+        compiler=compiler,
+        compiler_version=first_line(compiler, "-dumpfullversion"),
+        compiler_banner=first_line(compiler, "--version"),
+        binutils=first_line("ld", "--version"),
+        make=first_line("make", "--version"),
+    )
 
 
 def _make_env(cache: Path, work: Path) -> dict[str, str]:

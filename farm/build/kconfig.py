@@ -63,8 +63,9 @@ def read_fragment(path: Path) -> dict[str, str]:
 
 def config_hash(fragment: Mapping[str, str]) -> str:
     """Identity of a configuration request: base, arch and the fragment's options
-    (order and comments do not matter)."""
-    lines = [f"base={BASE_CONFIG}", f"arch={ARCH}"]
+    (order and comments do not matter), and how the release is named (builds named
+    "-farm+" all alike, from before per-build release names, never match)."""
+    lines = [f"base={BASE_CONFIG}", f"arch={ARCH}", "release=per-build"]
     lines += [f"{name}={value}" for name, value in sorted(fragment.items())]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
@@ -84,6 +85,44 @@ def configure(out: Path, src: Path, fragment: Mapping[str, str], run_make: RunMa
     verify(parse_config(config.read_text()), fragment, src)
     if previous is not None and stat is not None and config.read_bytes() == previous:
         os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+# A distribution's config builds here only without its signing certificates (files of
+# its own packaging tree) and BTF (pahole); debug info only slows the build down.
+DISTRO_ADJUSTMENTS = {
+    "CONFIG_SYSTEM_TRUSTED_KEYS": '""',
+    "CONFIG_SYSTEM_REVOCATION_KEYS": '""',
+    "CONFIG_MODULE_SIG_KEY": '"certs/signing_key.pem"',
+    "CONFIG_DEBUG_INFO_BTF": "n",
+    "CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT": "n",
+    "CONFIG_DEBUG_INFO_DWARF4": "n",
+    "CONFIG_DEBUG_INFO_DWARF5": "n",
+    "CONFIG_DEBUG_INFO_NONE": "y",
+}
+# What the soak fragment sets only to make tiny VM kernels: not applied to a host's own.
+TINY_ONLY = ("CONFIG_MODULES",)
+
+
+def configure_host(
+    out: Path,
+    src: Path,
+    host_config: str,
+    lsmod: str,
+    fragment: Mapping[str, str],
+    run_make: RunMake,
+) -> dict[str, str]:
+    """Write ``out/.config`` the way a kernel developer reduces a machine's own config:
+    its running config, ``make localmodconfig`` against its ``lsmod`` (only the modules
+    it uses), the soak fragment on top, ``olddefconfig``, verified. Returns the options
+    that were checked."""
+    (out / "lsmod").write_text(lsmod)
+    (out / ".config").write_text(_merge(host_config, DISTRO_ADJUSTMENTS))
+    run_make([f"LSMOD={out / 'lsmod'}", "localmodconfig"])
+    wanted = {k: v for k, v in fragment.items() if k not in TINY_ONLY}
+    (out / ".config").write_text(_merge((out / ".config").read_text(), wanted))
+    run_make(["olddefconfig"])
+    verify(parse_config((out / ".config").read_text()), wanted, src)
+    return wanted
 
 
 def _merge(base: str, fragment: Mapping[str, str]) -> str:
