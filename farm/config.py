@@ -344,6 +344,11 @@ class BuildConfig(_Strict):
         default=True,
         description="run make in a bubblewrap sandbox; false only where bwrap cannot run",
     )
+    check_each_patch: bool = Field(
+        default=False,
+        description="before a patched run soaks, build each patch of its range in order; "
+        "the first that breaks the build ends the run FAIL (kernel) with the compiler's error",
+    )
 
 
 class ApiConfig(_Strict):

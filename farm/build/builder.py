@@ -45,7 +45,7 @@ from farm.build.artifacts import (
 from farm.build.failures import Failure, check_toolchain, classify
 from farm.build.sandbox import Sandbox, default_sandbox
 from farm.build.tree import farm_cache_dir, file_lock
-from farm.errors import InfraError
+from farm.errors import InfraError, KernelError
 from farm.git import git, resolve
 
 Progress = Callable[[str], None]
@@ -181,6 +181,37 @@ def build_kernel(
             return hit
         jail = sandbox or default_sandbox(data_dir)
         return _build_locked(tree, sha, fragment, options, cfg_hash, cache, final, jail, say)
+
+
+def check_each_patch(
+    tree: Path,
+    patches: list[tuple[int, str]],
+    *,
+    data_dir: Path,
+    fragment: Path | None = None,
+    progress: Progress | None = None,
+    sandbox: Sandbox | None = None,
+    cache_dir: Path | None = None,
+) -> None:
+    """Build every patch of an applied range in order, as 0-day does, each an
+    incremental build on the previous one (and a cache hit for a later bisection).
+    ``patches`` are (number, commit) pairs. The first patch that does not build raises
+    a KernelError naming it and quoting the compiler's error; a series whose end builds
+    but whose middle does not is caught before any soak."""
+    say = progress or (lambda _msg: None)
+    total = max((number for number, _ in patches), default=0)
+    for number, commit in patches:
+        say(f"per-patch build check: {number:02d}/{total:02d} {commit[:12]}")
+        try:
+            build_kernel(
+                tree, commit, data_dir=data_dir, fragment=fragment, progress=say,
+                sandbox=sandbox, cache_dir=cache_dir,
+            )  # fmt: skip
+        except KernelError as exc:
+            raise KernelError(
+                f"patch {number:02d}/{total:02d} ({commit[:12]}) breaks the build: {exc.message}",
+                hint=exc.hint,
+            ) from exc
 
 
 def _tree_key(tree: Path) -> str:

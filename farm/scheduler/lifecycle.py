@@ -264,6 +264,19 @@ def _queued(ctx: Ctx, snap: Snap) -> Outcome:
     )
 
 
+def _earlier_patches(ctx: Ctx, snap: Snap) -> list[tuple[int, str]]:
+    """(number, commit) of the patches applied before the run's last one."""
+    from farm.store.series import Application
+
+    if snap.run.application_id is None or snap.run.upto <= 1:
+        return []
+    with ctx.store.session() as session:
+        app = session.get(Application, snap.run.application_id)
+        if app is None:
+            return []
+        return [(c.index, c.sha) for c in app.commits if 0 < c.index < snap.run.upto]
+
+
 def _tree_of(ctx: Ctx, snap: Snap) -> tuple[Path, Path | None]:
     from farm.store.series import Application
 
@@ -281,10 +294,20 @@ def _tree_of(ctx: Ctx, snap: Snap) -> tuple[Path, Path | None]:
 
 
 def _building(ctx: Ctx, snap: Snap) -> Outcome:
-    from farm.build.builder import build_kernel
+    from farm.build.builder import build_kernel, check_each_patch
     from farm.build.sandbox import for_config
 
     tree, fragment = _tree_of(ctx, snap)
+    earlier = _earlier_patches(ctx, snap) if ctx.config.build.check_each_patch else []
+    if earlier:
+        check_each_patch(
+            tree,
+            earlier,
+            data_dir=ctx.config.data_dir,
+            fragment=fragment,
+            sandbox=for_config(ctx.config),
+            progress=lambda msg: log.info("run %s: %s", snap.run.id, msg),
+        )
     artifacts = build_kernel(
         tree,
         snap.run.commit,
