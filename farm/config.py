@@ -242,6 +242,23 @@ class MetalConfig(_Strict):
     cmdline: str = Field(default="", description="added to the test kernel's command line")
 
 
+class KernelConfigSource(_Strict):
+    """What a host's test kernels are configured from (docs/build.md): ``tiny``
+    (tinyconfig + the soak fragment, the default), ``host`` (the machine's own running
+    config, fetched over SSH from /proc/config.gz or /boot/config-$(uname -r), reduced
+    with ``make localmodconfig`` against its lsmod) or ``file`` (a full .config at
+    ``path``). The fragment goes on top of each, then olddefconfig."""
+
+    kind: Literal["tiny", "host", "file"] = "tiny"
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _path_for_file(self) -> KernelConfigSource:
+        if (self.kind == "file") != (self.path is not None):
+            raise ValueError("kernel_config: kind 'file' needs a path, and only it has one")
+        return self
+
+
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 _SCOPE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # an interface name, as in fe80::1%eth0
@@ -280,6 +297,7 @@ class HostConfig(_Strict):
     allow_agent: bool = Field(default=False, description="offer ssh-agent keys too")
     health: HealthConfig = Field(default_factory=HealthConfig)
     laptop: LaptopConfig | None = None
+    kernel_config: KernelConfigSource = Field(default_factory=KernelConfigSource)
 
     @field_validator("address")
     @classmethod

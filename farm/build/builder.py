@@ -29,6 +29,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -158,8 +159,10 @@ def build_kernel(
     progress: Progress | None = None,
     cache_dir: Path | None = None,
     sandbox: Sandbox | None = None,
+    base: kconfig.BaseConfig | None = None,
 ) -> KernelArtifacts:
-    """Build ``commit`` of the git repository ``tree`` with ``fragment`` on tinyconfig.
+    """Build ``commit`` of the git repository ``tree`` with ``fragment`` on ``base``
+    (default tinyconfig; a host's reduced config or a given file, kconfig.BaseConfig).
 
     Returns the artefacts (``cached`` when an earlier build is reused). A tree that does
     not build raises KernelError naming the first error; our failures raise InfraError.
@@ -170,7 +173,8 @@ def build_kernel(
     sha = resolve(tree, commit)
     fragment = fragment or kconfig.default_fragment()
     options = kconfig.read_fragment(fragment)
-    cfg_hash = kconfig.config_hash(options)
+    base = base or kconfig.BaseConfig()
+    cfg_hash = kconfig.config_hash(options, base)
     final = artifacts_dir(data_dir, sha, cfg_hash)
     if hit := cached_build(final):
         say(f"{final.name}: cached build, nothing to do")
@@ -180,7 +184,8 @@ def build_kernel(
         if hit := cached_build(final):  # built by another worker while we waited
             return hit
         jail = sandbox or default_sandbox(data_dir)
-        return _build_locked(tree, sha, fragment, options, cfg_hash, cache, final, jail, say)
+        request = _Request(sha, fragment, options, base, cfg_hash)
+        return _build_locked(tree, request, cache, final, jail, say)
 
 
 def check_each_patch(
@@ -192,6 +197,7 @@ def check_each_patch(
     progress: Progress | None = None,
     sandbox: Sandbox | None = None,
     cache_dir: Path | None = None,
+    base: kconfig.BaseConfig | None = None,
 ) -> None:
     """Build every patch of an applied range in order, as 0-day does, each an
     incremental build on the previous one (and a cache hit for a later bisection).
@@ -205,7 +211,7 @@ def check_each_patch(
         try:
             build_kernel(
                 tree, commit, data_dir=data_dir, fragment=fragment, progress=say,
-                sandbox=sandbox, cache_dir=cache_dir,
+                sandbox=sandbox, cache_dir=cache_dir, base=base,
             )  # fmt: skip
         except KernelError as exc:
             raise KernelError(
@@ -219,17 +225,19 @@ def _tree_key(tree: Path) -> str:
     return f"{tree.resolve().name}-{digest}"
 
 
+@dataclass(frozen=True)
+class _Request:
+    sha: str
+    fragment: Path
+    options: dict[str, str]
+    base: kconfig.BaseConfig
+    cfg_hash: str
+
+
 def _build_locked(
-    tree: Path,
-    sha: str,
-    fragment: Path,
-    options: dict[str, str],
-    cfg_hash: str,
-    cache: Path,
-    final: Path,
-    sandbox: Sandbox,
-    say: Progress,
+    tree: Path, request: _Request, cache: Path, final: Path, sandbox: Sandbox, say: Progress
 ) -> KernelArtifacts:
+    sha, fragment, cfg_hash = request.sha, request.fragment, request.cfg_hash
     work = cache / "build" / _tree_key(tree)
     env = _make_env(cache, work)
     check_toolchain(env)
@@ -261,11 +269,11 @@ def _build_locked(
                 incremental=incremental,
                 sandbox=jail.kind,
                 toolchain=toolchain(env),
-                config_source=f"{kconfig.BASE_CONFIG} + {fragment.name}",
+                config_source=request.base.describe(fragment.name),
             )
             log.write(f"{meta.command}\n")
             meta.write(staging)
-            failure = _run(make, meta, out, src, options, jobs, staging, say)
+            failure = _run(make, meta, out, src, request, jobs, staging, say)
         if not _publish(staging, final):
             shutil.rmtree(staging)
             failure, meta = None, BuildMetadata.read(final) or meta
@@ -362,7 +370,7 @@ def _run(
     meta: BuildMetadata,
     out: Path,
     src: Path,
-    options: dict[str, str],
+    request: _Request,
     jobs: int,
     staging: Path,
     say: Progress,
@@ -372,8 +380,8 @@ def _run(
     before = _ccache_stats(make.env)
     failure = None
     try:
-        say(f"configuring {meta.commit[:12]}: {kconfig.BASE_CONFIG} + {Path(meta.fragment).name}")
-        kconfig.configure(out, src, options, lambda targets: make(targets))
+        say(f"configuring {meta.commit[:12]}: {meta.config_source}")
+        kconfig.configure_base(out, src, request.base, request.options, lambda t: make(t))
         kind = "incremental" if meta.incremental else "clean"
         say(f"building {meta.commit[:12]} with -j{jobs} ({kind})")
         make([], jobs, say)

@@ -13,7 +13,9 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from farm.data import kconfig_dir
 from farm.errors import UserError
@@ -61,11 +63,48 @@ def read_fragment(path: Path) -> dict[str, str]:
     return parse_config(text, source=str(path))
 
 
-def config_hash(fragment: Mapping[str, str]) -> str:
+@dataclass(frozen=True)
+class BaseConfig:
+    """What a build's .config starts from (farm.toml ``[hosts.kernel_config]``):
+
+    - ``tiny``: tinyconfig (QEMU hosts and the demo);
+    - ``host``: a machine's own running config (``text``), reduced with ``make
+      localmodconfig`` against its ``lsmod`` (the /proc/modules text);
+    - ``file``: a full .config the user gives (``text``), used as it is.
+
+    The soak fragment goes on top of each, then olddefconfig; the fragment check
+    applies to all three."""
+
+    kind: Literal["tiny", "host", "file"] = "tiny"
+    text: str = ""
+    lsmod: str = ""
+    origin: str = ""  # where it came from, for the metadata: a path or host name
+
+    def identity(self) -> list[str]:
+        if self.kind == "tiny":
+            return [f"base={BASE_CONFIG}"]
+        digest = hashlib.sha256(self.text.encode()).hexdigest()
+        lines = [f"base={self.kind}", f"config={digest}"]
+        if self.kind == "host":  # modules in use, not their sizes or use counts
+            modules = "\n".join(sorted(line.split()[0] for line in self.lsmod.splitlines() if line))
+            lines.append(f"lsmod={hashlib.sha256(modules.encode()).hexdigest()}")
+        return lines
+
+    def describe(self, fragment: str) -> str:
+        if self.kind == "tiny":
+            return f"{BASE_CONFIG} + {fragment}"
+        if self.kind == "host":
+            count = sum(1 for line in self.lsmod.splitlines() if line.strip())
+            return f"{self.origin}'s config, localmodconfig ({count} modules) + {fragment}"
+        return f"{self.origin} + {fragment}"
+
+
+def config_hash(fragment: Mapping[str, str], base: BaseConfig | None = None) -> str:
     """Identity of a configuration request: base, arch and the fragment's options
     (order and comments do not matter), and how the release is named (builds named
-    "-farm+" all alike, from before per-build release names, never match)."""
-    lines = [f"base={BASE_CONFIG}", f"arch={ARCH}", "release=per-build"]
+    "-farm+" all alike, from before per-build release names, never match). Hosts
+    whose reduced configs are the same share builds."""
+    lines = [*(base or BaseConfig()).identity(), f"arch={ARCH}", "release=per-build"]
     lines += [f"{name}={value}" for name, value in sorted(fragment.items())]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
@@ -103,21 +142,35 @@ DISTRO_ADJUSTMENTS = {
 TINY_ONLY = ("CONFIG_MODULES",)
 
 
+def configure_base(
+    out: Path, src: Path, base: BaseConfig, fragment: Mapping[str, str], run_make: RunMake
+) -> dict[str, str]:
+    """``configure`` for any base; returns the fragment options that were checked."""
+    if base.kind == "tiny":
+        configure(out, src, fragment, run_make)
+        return dict(fragment)
+    return configure_host(out, src, base.text, base.lsmod if base.kind == "host" else None,
+                          fragment, run_make)  # fmt: skip
+
+
 def configure_host(
     out: Path,
     src: Path,
     host_config: str,
-    lsmod: str,
+    lsmod: str | None,
     fragment: Mapping[str, str],
     run_make: RunMake,
 ) -> dict[str, str]:
     """Write ``out/.config`` the way a kernel developer reduces a machine's own config:
     its running config, ``make localmodconfig`` against its ``lsmod`` (only the modules
-    it uses), the soak fragment on top, ``olddefconfig``, verified. Returns the options
-    that were checked."""
-    (out / "lsmod").write_text(lsmod)
+    it uses; skipped without one: a ``file`` config), the soak fragment on top,
+    ``olddefconfig``, verified. Returns the options that were checked."""
     (out / ".config").write_text(_merge(host_config, DISTRO_ADJUSTMENTS))
-    run_make([f"LSMOD={out / 'lsmod'}", "localmodconfig"])
+    if lsmod is not None:
+        (out / "lsmod").write_text(lsmod)
+        run_make([f"LSMOD={out / 'lsmod'}", "localmodconfig"])
+    else:
+        run_make(["olddefconfig"])
     wanted = {k: v for k, v in fragment.items() if k not in TINY_ONLY}
     (out / ".config").write_text(_merge((out / ".config").read_text(), wanted))
     run_make(["olddefconfig"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from farm.cli.common import emit_json, get_config, json_option
-from farm.config import redact
+from farm.config import KernelConfigSource, redact
 
 
 @click.group()
@@ -38,5 +38,10 @@ def check(ctx: click.Context, as_json: bool) -> None:
         tags = ",".join(host.tags) or "-"
         click.echo(
             f"host {host.name}: {host.kind} {host.user}@{host.address}:{host.port} "
-            f"boot={host.boot} power={host.power.kind} console={host.console.kind} tags={tags}"
+            f"boot={host.boot} power={host.power.kind} console={host.console.kind} tags={tags} "
+            f"kernel_config={_kernel_config(host.kernel_config)}"
         )
+
+
+def _kernel_config(source: KernelConfigSource) -> str:
+    return f"file:{source.path}" if source.kind == "file" else source.kind
