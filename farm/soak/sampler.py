@@ -11,7 +11,8 @@ an mm developer looks at beside them (``Reading.mm``, names prefixed by family):
 - ``buddy:<zone>_<order>``: free blocks per zone and order, /proc/buddyinfo (all nodes);
 - ``slab:<cache>``: bytes of the 10 largest slab caches and ``slab:total``
   (/proc/slabinfo; root or passwordless sudo);
-- ``memcg:<field>``: memory.stat of the load's cgroup (cgroup v2), when it has one;
+- ``memcg:<field>``: memory.stat of the load's cgroup (cgroup v2): the directory a load
+  that makes its own cgroup writes to ``$FARM_DIR/cgroup``, else its process's cgroup;
 - ``thp:<knob>``: khugepaged's pages_collapsed and full_scans.
 
 A host without one of them (an old kernel, no PSI) simply has no such names.
@@ -72,9 +73,14 @@ def sample_command(run_dir: str | None) -> str:
     # run_dir is built by farm.soak.load from a validated path and an integer id.
     memcg = "true"
     if run_dir is not None:
+        # The cgroup a load made for itself ($FARM_DIR/cgroup holds its directory), else
+        # the one its process is in, when that is not the root.
         memcg = (
-            f"cg=$(sed -n 's/^0:://p' /proc/$(cat {run_dir}/pid 2>/dev/null)/cgroup 2>/dev/null); "
-            f'[ -n "$cg" ] && [ "$cg" != / ] && cat "/sys/fs/cgroup$cg/memory.stat" 2>/dev/null'
+            f"cg=$(cat {run_dir}/cgroup 2>/dev/null); "
+            f'if [ -z "$cg" ]; then rel=$(sed -n "s/^0:://p" '
+            f"/proc/$(cat {run_dir}/pid 2>/dev/null)/cgroup 2>/dev/null); "
+            f'[ -n "$rel" ] && [ "$rel" != / ] && cg="/sys/fs/cgroup$rel"; fi; '
+            f'[ -n "$cg" ] && cat "$cg/memory.stat" 2>/dev/null'
         )
     parts = [*_SECTIONS, *_MM_SECTIONS, f"{memcg}; true"]
     if run_dir is not None:

@@ -22,6 +22,7 @@ from farm.hosts.qemu import QemuVm
 from farm.hosts.remote import RemoteHost
 from farm.loads import get_load
 from farm.soak import load as load_mod
+from farm.soak.sampler import take_sample
 
 pytestmark = [pytest.mark.slow, pytest.mark.kernel, pytest.mark.qemu, pytest.mark.metal]
 
@@ -79,3 +80,22 @@ def test_stress_ng_vm_runs_its_real_program_and_passes(
         output = ssh.run(["cat", f"{remote}/run-1/out.log"]).stdout
     assert status == "0", output
     assert "successful run completed" in output
+
+
+def test_a_sample_shows_the_memcg_of_the_load_its_pressure_and_free_blocks(
+    host: RemoteHost, config: FarmConfig, tmp_path: Path
+) -> None:
+    load = get_load(config, "memcg-pressure")
+    remote = "/var/tmp/farm"
+    with host.transport() as ssh:
+        load_mod.start(
+            ssh, load=load, run_id=2, seconds=40, remote_dir=remote, cache_dir=tmp_path / "bins"
+        )
+        time.sleep(15)  # the load has put itself in its cgroup and filled it
+        reading, pulse = take_sample(ssh, run_dir=f"{remote}/run-2", timeout=60)
+        load_mod.stop(ssh, run_id=2, remote_dir=remote)
+    assert pulse is not None and pulse.alive
+    assert reading.mm["memcg:anon"] > 0
+    assert reading.mm["psi:memory_some_total_us"] >= 0
+    assert any(key.startswith("buddy:") for key in reading.mm)
+    assert reading.mm["slab:total"] > 0  # root reads /proc/slabinfo
