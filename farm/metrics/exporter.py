@@ -305,7 +305,8 @@ def sample_exposition(
         vm_keys, mi_keys = keys.layout(session, key_id)
         fields = [(f, *_vmstat_family(f, kinds or {}), "") for f in vm_keys]
         fields += [
-            _mm_family(f) if ":" in f else (f, meminfo_name(f), "gauge", "") for f in mi_keys
+            _mm_family(f, kinds or {}) if ":" in f else (f, meminfo_name(f), "gauge", "")
+            for f in mi_keys
         ]
         for index, (field, name, kind, extra) in enumerate(fields):
             family = families.get(name)
@@ -344,7 +345,7 @@ MM_HELP = {
 }
 
 
-def _mm_family(field: str) -> tuple[str, str, str, str]:
+def _mm_family(field: str, kinds: dict[str, Kind]) -> tuple[str, str, str, str]:
     """(field, metric name, kind, extra labels) of a ``family:name`` sample field."""
     family, _, name = field.partition(":")
     safe = _NON_ALNUM.sub("_", name.lower()).strip("_")
@@ -366,7 +367,21 @@ def _mm_family(field: str) -> tuple[str, str, str, str]:
         return field, "farm_slab_bytes", "gauge", f'cache="{_esc(name)}"'
     if family == "thp":
         return field, f"farm_thp_khugepaged_{safe}", "counter", ""
-    return field, f"farm_memcg_{safe}", guess_kind(name) if name.startswith("pg") else "gauge", ""
+    # memory.stat: sizes in bytes, and the vm events of the group (pgfault, thp_*...).
+    event = kinds.get(name) == "counter" or (
+        (name not in kinds and name.startswith(("pg", "thp_"))) or name in _MEMCG_EVENTS
+    )
+    if event:
+        return field, f"farm_memcg_{safe}", "counter", ""
+    unit = "" if name == "workingset_nodes" else "_bytes"  # the one count among sizes
+    return field, f"farm_memcg_{safe}{unit}", "gauge", ""
+
+
+_MEMCG_EVENTS = frozenset(
+    f"workingset_{what}_{kind}"
+    for what in ("refault", "activate", "restore")
+    for kind in ("anon", "file")
+) | {"workingset_nodereclaim"}
 
 
 def _esc(value: str) -> str:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -230,3 +231,20 @@ def test_vmstat_items_are_typed_by_the_trees_own_vmstat_c(
     assert fams["farm_vmstat_workingset_nodes"].type == "gauge"  # type: ignore[attr-defined]
     assert fams["farm_vmstat_nr_dirtied"].type == "counter"  # type: ignore[attr-defined]
     assert fams["farm_vmstat_nr_free_pages"].type == "gauge"  # type: ignore[attr-defined]
+
+
+def test_the_loads_memcg_is_exported_as_sizes_in_bytes_and_events_as_counters(
+    config: FarmConfig, store: Store
+) -> None:
+    reading = local_reading(time.time())
+    memcg = {"memcg:anon": 4096, "memcg:pgfault": 12, "memcg:workingset_nodes": 3}
+    with store.session() as session:
+        add_samples(
+            session, KeyCache(), [("laptop", None, replace(reading, mm={**reading.mm, **memcg}))]
+        )
+    fams = families(config, store)
+
+    assert fams["farm_memcg_anon_bytes"].type == "gauge"  # type: ignore[attr-defined]
+    assert samples_of(fams, "farm_memcg_anon_bytes") == [({"host": "laptop"}, 4096.0)]
+    assert fams["farm_memcg_pgfault"].type == "counter"  # type: ignore[attr-defined]
+    assert fams["farm_memcg_workingset_nodes"].type == "gauge"  # type: ignore[attr-defined]
