@@ -82,7 +82,7 @@ def test_stress_ng_vm_runs_its_real_program_and_passes(
     assert "successful run completed" in output
 
 
-def test_a_sample_shows_the_memcg_of_the_load_its_pressure_and_free_blocks(
+def test_a_sample_shows_the_memcg_of_the_load_its_free_blocks_and_slab(
     host: RemoteHost, config: FarmConfig, tmp_path: Path
 ) -> None:
     load = get_load(config, "memcg-pressure")
@@ -96,6 +96,5 @@ def test_a_sample_shows_the_memcg_of_the_load_its_pressure_and_free_blocks(
         load_mod.stop(ssh, run_id=2, remote_dir=remote)
     assert pulse is not None and pulse.alive
     assert reading.mm["memcg:anon"] > 0
-    assert reading.mm["psi:memory_some_total_us"] >= 0
     assert any(key.startswith("buddy:") for key in reading.mm)
     assert reading.mm["slab:total"] > 0  # root reads /proc/slabinfo
