@@ -6,6 +6,8 @@ The config hash keys the build cache, so hosts with the same reduced config shar
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,21 @@ def test_the_config_hash_keys_base_config_and_modules_in_use_not_their_counts() 
 def test_file_without_a_path_is_refused() -> None:
     with pytest.raises(ValueError, match="kind 'file' needs a path"):
         KernelConfigSource(kind="file")
+
+
+def test_farm_config_check_shows_where_each_hosts_kernels_are_configured_from(
+    tmp_path: Path,
+) -> None:
+    toml = tmp_path / "farm.toml"
+    toml.write_text(
+        f'data_dir = "{tmp_path / "data"}"\n'
+        '[[hosts]]\nname = "t14"\nkind = "ssh"\naddress = "192.0.2.20"\n'
+        '[hosts.kernel_config]\nkind = "file"\npath = "/srv/t14.config"\n'
+        '[[hosts]]\nname = "vm1"\nkind = "qemu"\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "farm", "--config", str(toml), "config", "check"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "tags=- kernel_config=file:/srv/t14.config" in done.stdout
+    assert "host vm1: qemu root@127.0.0.1:22" in done.stdout and "kernel_config=tiny" in done.stdout
