@@ -20,6 +20,7 @@ exiting, so a dead kernel is a dead process, not a silent hang.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -31,15 +32,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
-from qemu.qmp import QMPError
-from qemu.qmp.legacy import QEMUMonitorProtocol
+from qemu.qmp import QMPClient, QMPError
 
 from farm.config import HostConfig, QemuConfig
 from farm.errors import InfraError, UserError
@@ -59,6 +59,7 @@ QMP_SECONDS = 10.0
 RESET_SETTLE_SECONDS = 1.0
 _SUN_PATH_MAX = 107  # sockaddr_un.sun_path, less its NUL
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _HDRS_OFFSET = 0x202
 _VERSION_POINTER = 0x20E
 
@@ -205,10 +206,10 @@ class QemuVm:
         if self.pid() is None:
             return None
         try:
-            with self.qmp() as qmp:
-                return str(qmp.cmd("query-status")["status"])
+            answer = self.qmp(lambda qmp: qmp.execute("query-status"))
         except InfraError:
             return None
+        return str(answer["status"]) if isinstance(answer, dict) else None
 
     def reset(self) -> None:
         """The reset button: the guest reboots in the same QEMU (same port, same kernel).
@@ -219,13 +220,7 @@ class QemuVm:
             if self.pid() is None or state is None:
                 raise InfraError(f"QEMU host {self.config.name} is not running: nothing to reset")
             offset = self.console.stat().st_size if self.console.exists() else 0
-            with self.qmp() as qmp:
-                qmp.cmd("set-action", reboot="reset")
-                try:
-                    qmp.cmd("system_reset")
-                    _until_quiet(qmp, "RESET", quiet=RESET_SETTLE_SECONDS, limit=QMP_SECONDS)
-                finally:
-                    qmp.cmd("set-action", reboot="shutdown")
+            self.qmp(_reset, limit=QMP_SECONDS + RESET_SETTLE_SECONDS * 10)
             state = state.model_copy(update={"console_offset": offset, "started_at": time.time()})
             keys.write_atomic(self.state_file, state.model_dump_json(indent=2).encode())
 
@@ -241,19 +236,27 @@ class QemuVm:
         keys.private_dir(short.parent)
         return short
 
-    @contextmanager
-    def qmp(self) -> Iterator[Any]:
-        """A QMP session with this VM's QEMU; any failure to talk is an InfraError."""
-        monitor = QEMUMonitorProtocol(str(self.qmp_socket), nickname=self.config.name)
+    def qmp(self, script: Callable[[QMPClient], Awaitable[T]], limit: float = QMP_SECONDS) -> T:
+        """Run ``script`` in a QMP session with this VM's QEMU, all of it within
+        ``limit`` seconds; any failure to talk (or a QEMU that does not answer) is an
+        InfraError."""
+
+        async def session() -> T:
+            client = QMPClient(self.config.name)
+            try:
+                await client.connect(str(self.qmp_socket))
+                return await script(client)
+            finally:
+                with suppress(QMPError, OSError, EOFError):  # QEMU hangs up after "quit"
+                    await client.disconnect()
+
+        async def bounded() -> T:
+            return await asyncio.wait_for(session(), limit)
+
         try:
-            monitor.connect()
-            monitor.settimeout(QMP_SECONDS)
-            yield monitor
-        except (QMPError, OSError, EOFError) as exc:
+            return asyncio.run(bounded())
+        except (QMPError, OSError, EOFError, TimeoutError) as exc:
             raise InfraError(f"QMP of {self.config.name}'s QEMU failed: {exc!r}") from exc
-        finally:
-            with suppress(QMPError, OSError, EOFError):  # QEMU hangs up after "quit"
-                monitor.close()
 
     def _stop_locked(self, grace: float = 0.0) -> None:
         """ACPI power-off when ``grace``, then QMP ``quit``; SIGKILL only when QEMU no
@@ -277,8 +280,7 @@ class QemuVm:
 
     def _qmp_command(self, command: str) -> Callable[[], None]:
         def send() -> None:
-            with self.qmp() as qmp:
-                qmp.cmd(command)
+            self.qmp(lambda qmp: qmp.execute(command))
 
         return send
 
@@ -418,17 +420,20 @@ class QemuVm:
         return output or f"exit {done.returncode}"
 
 
-def _until_quiet(qmp: Any, event: str, *, quiet: float, limit: float) -> None:
-    """Wait until QEMU has sent no ``event`` for ``quiet`` seconds (at most ``limit``)."""
-    deadline = time.monotonic() + limit
-    last = time.monotonic()
-    while time.monotonic() - last < quiet and time.monotonic() < deadline:
-        try:
-            message = qmp.pull_event(wait=quiet)
-        except TimeoutError:
-            return
-        if message and message.get("event") == event:
-            last = time.monotonic()
+async def _reset(qmp: QMPClient) -> None:
+    """system_reset with resets allowed until the firmware has settled: after a warm
+    reset it resets the machine itself, which ``-no-reboot`` would turn into an exit."""
+    await qmp.execute("set-action", {"reboot": "reset"})
+    try:
+        with qmp.listener("RESET") as resets:
+            await qmp.execute("system_reset")
+            while True:  # until no RESET for RESET_SETTLE_SECONDS
+                try:
+                    await asyncio.wait_for(resets.get(), RESET_SETTLE_SECONDS)
+                except TimeoutError:
+                    break
+    finally:
+        await qmp.execute("set-action", {"reboot": "shutdown"})
 
 
 def free_port(preferred: int) -> int:
