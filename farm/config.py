@@ -223,7 +223,22 @@ class QemuConfig(_Strict):
     cpus: int = Field(default=1, ge=1)
     ssh_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port")
     swap_mb: int = Field(default=256, ge=16, description="scratch virtio disk used as swap")
-    extra_args: list[str] = []
+    rootfs: Path | None = Field(
+        default=None,
+        description="a disk image (raw or qcow2, ext4 root on partition 1, systemd and "
+        "OpenSSH) the VM boots into; none: the busybox initramfs",
+    )
+    powerdown_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="power off: seconds the guest gets to handle its power button (0: none)",
+    )
+    accel: Literal["auto", "kvm", "tcg"] = Field(
+        default="auto", description="auto: KVM if a probe guest runs on it, else TCG"
+    )
+    extra_args: list[str] = Field(
+        default=[], description="added to QEMU's arguments; an -accel here overrides accel"
+    )
 
 
 class HealthConfig(_Strict):
@@ -251,6 +266,23 @@ class MetalConfig(_Strict):
     keep_kernels: int = Field(default=3, ge=1, description="farm kernels kept in /boot/farm")
     panic_seconds: int = Field(default=10, ge=1, description="panic=N: reboot to the default")
     cmdline: str = Field(default="", description="added to the test kernel's command line")
+
+
+class KernelConfigSource(_Strict):
+    """What a host's test kernels are configured from (docs/build.md): ``tiny``
+    (tinyconfig + the soak fragment, the default), ``host`` (the machine's own running
+    config, fetched over SSH from /proc/config.gz or /boot/config-$(uname -r), reduced
+    with ``make localmodconfig`` against its lsmod) or ``file`` (a full .config at
+    ``path``). The fragment goes on top of each, then olddefconfig."""
+
+    kind: Literal["tiny", "host", "file"] = "tiny"
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _path_for_file(self) -> KernelConfigSource:
+        if (self.kind == "file") != (self.path is not None):
+            raise ValueError("kernel_config: kind 'file' needs a path, and only it has one")
+        return self
 
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
@@ -293,6 +325,7 @@ class HostConfig(_Strict):
     allow_agent: bool = Field(default=False, description="offer ssh-agent keys too")
     health: HealthConfig = Field(default_factory=HealthConfig)
     laptop: LaptopConfig | None = None
+    kernel_config: KernelConfigSource = Field(default_factory=KernelConfigSource)
 
     @field_validator("address")
     @classmethod
@@ -358,6 +391,11 @@ class BuildConfig(_Strict):
     sandbox: bool = Field(
         default=True,
         description="run make in a bubblewrap sandbox; false only where bwrap cannot run",
+    )
+    check_each_patch: bool = Field(
+        default=False,
+        description="before a patched run soaks, build each patch of its range in order; "
+        "the first that breaks the build ends the run FAIL (kernel) with the compiler's error",
     )
 
 

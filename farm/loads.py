@@ -17,7 +17,14 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from farm.config import NAME_PATTERN, FarmConfig
 from farm.data import workers_dir
@@ -42,6 +49,54 @@ class Expectation(BaseModel):
     )
 
 
+class Requirement(BaseModel):
+    """One thing a load needs on the host, and who provides it: a command on the PATH
+    or a path (a shell glob), from a Debian ``package`` or a ``kernel`` option. A load
+    is started only when all are there; a missing one ends the run INFRA naming it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+    path: str | None = Field(default=None, pattern=r"^/[A-Za-z0-9_./*+-]+$")
+    package: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.+-]+$")
+    kernel: str | None = Field(default=None, pattern=r"^CONFIG_[A-Z0-9_]+$")
+    hint: str | None = Field(default=None, description="how to get it when no package has it")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_command(cls, data: object) -> object:
+        """``"stress-ng"`` is short for ``{command = "stress-ng"}``."""
+        return {"command": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _one_thing(self) -> Requirement:
+        if (self.command is None) == (self.path is None):
+            raise ValueError("a requirement names exactly one of 'command' or 'path'")
+        return self
+
+    @property
+    def what(self) -> str:
+        return repr(self.command) if self.command else str(self.path)
+
+    def shell_test(self) -> str:
+        """A POSIX sh test that succeeds when the host has it (globs expand unquoted;
+        both patterns only admit characters that are safe there)."""
+        if self.command:
+            return f"command -v {self.command} >/dev/null 2>&1"
+        return f"ls -d {self.path} >/dev/null 2>&1"
+
+    def missing(self, load: str) -> str:
+        """The INFRA reason when the host lacks it, saying what to install."""
+        reason = f"load {load} needs {self.what}, which the host lacks"
+        if self.package:
+            reason += f": install the Debian package {self.package}"
+        elif self.kernel:
+            reason += f": boot a kernel with {self.kernel}=y"
+        if self.hint:
+            reason += f" ({self.hint})"
+        return reason
+
+
 class Load(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,7 +106,7 @@ class Load(BaseModel):
     duration: float = Field(gt=0, description="default soak seconds")
     warmup: float = Field(default=0.0, ge=0)
     quiesce: list[str] = []
-    requires: list[str] = Field(default=[], description="commands that must exist on the host")
+    requires: list[Requirement] = Field(default=[], description="what the host must have")
     binaries: list[str] = Field(default=[], description="workers/loads/<name>.c to ship")
     expect: list[Expectation] = []
 
@@ -71,14 +126,6 @@ class Load(BaseModel):
         for name in names:
             if not (WORKERS_DIR / f"{name}.c").is_file():
                 raise ValueError(f"no source {WORKERS_DIR / name}.c for binary {name!r}")
-        return names
-
-    @field_validator("requires")
-    @classmethod
-    def _plain_commands(cls, names: list[str]) -> list[str]:
-        for name in names:
-            if not name.replace("-", "").replace("_", "").isalnum():
-                raise ValueError(f"requires: {name!r} is not a plain command name")
         return names
 
 

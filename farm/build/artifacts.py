@@ -26,8 +26,19 @@ Fault = Literal["kernel", "infra"]
 SandboxKind = Literal["bwrap", "none"]  # how make was confined (farm.build.sandbox)
 
 
+class Toolchain(BaseModel):
+    """What built it, as tuxmake records it: compiler, its version, binutils and make."""
+
+    compiler: str = ""  # "gcc"
+    compiler_version: str = ""  # "12.2.0"
+    compiler_banner: str = ""  # "gcc (Debian 12.2.0-14) 12.2.0"
+    binutils: str = ""  # "GNU ld (GNU Binutils for Debian) 2.40"
+    make: str = ""  # "GNU Make 4.3"
+
+
 class BuildMetadata(BaseModel):
-    """metadata.json: everything about one build, successful or not."""
+    """metadata.json: everything about one build, successful or not. ``command`` is the
+    make command line (in its sandbox), ``config_source`` how the .config was made."""
 
     commit: str
     config_hash: str
@@ -48,6 +59,8 @@ class BuildMetadata(BaseModel):
     modules: bool = False
     # How make was confined; builds recorded before farm had a sandbox had none.
     sandbox: SandboxKind = "none"
+    toolchain: Toolchain = Toolchain()
+    config_source: str = ""
 
     def write(self, directory: Path) -> None:
         """Replace metadata.json atomically (write a temporary file, fsync, rename)."""
@@ -137,6 +150,12 @@ def build_id_for(commit: str, cfg_hash: str) -> str:
     """Baked in as KBUILD_BUILD_VERSION: `uname -v` starts with ``#farm-<c>-<h>``; it
     changes per (commit, config) yet only init/version*.o depend on it."""
     return f"farm-{commit[:12]}-{cfg_hash[:8]}"
+
+
+def release_suffix(commit: str, cfg_hash: str) -> str:
+    """LOCALVERSION of a build: its release is ``6.1.192-farm-<commit>-<config>``, so two
+    farm kernels never share /lib/modules/<release> (setting it also drops the "+")."""
+    return f"-{commit[:12]}-{cfg_hash[:8]}"
 
 
 def cached_build(directory: Path) -> KernelArtifacts | None:

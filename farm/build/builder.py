@@ -29,6 +29,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -36,14 +37,16 @@ from farm.build import kconfig
 from farm.build.artifacts import (
     BuildMetadata,
     KernelArtifacts,
+    Toolchain,
     artifacts_dir,
     build_id_for,
     cached_build,
+    release_suffix,
 )
 from farm.build.failures import Failure, check_toolchain, classify
 from farm.build.sandbox import Sandbox, default_sandbox
 from farm.build.tree import farm_cache_dir, file_lock
-from farm.errors import InfraError
+from farm.errors import InfraError, KernelError
 from farm.git import git, resolve
 
 Progress = Callable[[str], None]
@@ -64,6 +67,7 @@ class _Make:
         sandbox: Sandbox,
         build_id: str,
         log: IO[str],
+        localversion: str = "",
     ) -> None:
         self.src, self.out, self.env, self.sandbox, self.log = src, out, env, sandbox, log
         self.variables = [
@@ -74,6 +78,7 @@ class _Make:
             f"KBUILD_BUILD_VERSION={build_id}",
             "KBUILD_BUILD_USER=farm",
             "KBUILD_BUILD_HOST=farm",
+            f"LOCALVERSION={localversion}",
         ]
         self.lines: list[str] = []
 
@@ -154,8 +159,10 @@ def build_kernel(
     progress: Progress | None = None,
     cache_dir: Path | None = None,
     sandbox: Sandbox | None = None,
+    base: kconfig.BaseConfig | None = None,
 ) -> KernelArtifacts:
-    """Build ``commit`` of the git repository ``tree`` with ``fragment`` on tinyconfig.
+    """Build ``commit`` of the git repository ``tree`` with ``fragment`` on ``base``
+    (default tinyconfig; a host's reduced config or a given file, kconfig.BaseConfig).
 
     Returns the artefacts (``cached`` when an earlier build is reused). A tree that does
     not build raises KernelError naming the first error; our failures raise InfraError.
@@ -166,7 +173,8 @@ def build_kernel(
     sha = resolve(tree, commit)
     fragment = fragment or kconfig.default_fragment()
     options = kconfig.read_fragment(fragment)
-    cfg_hash = kconfig.config_hash(options)
+    base = base or kconfig.BaseConfig()
+    cfg_hash = kconfig.config_hash(options, base)
     final = artifacts_dir(data_dir, sha, cfg_hash)
     if hit := cached_build(final):
         say(f"{final.name}: cached build, nothing to do")
@@ -176,7 +184,40 @@ def build_kernel(
         if hit := cached_build(final):  # built by another worker while we waited
             return hit
         jail = sandbox or default_sandbox(data_dir)
-        return _build_locked(tree, sha, fragment, options, cfg_hash, cache, final, jail, say)
+        request = _Request(sha, fragment, options, base, cfg_hash)
+        return _build_locked(tree, request, cache, final, jail, say)
+
+
+def check_each_patch(
+    tree: Path,
+    patches: list[tuple[int, str]],
+    *,
+    data_dir: Path,
+    fragment: Path | None = None,
+    progress: Progress | None = None,
+    sandbox: Sandbox | None = None,
+    cache_dir: Path | None = None,
+    base: kconfig.BaseConfig | None = None,
+) -> None:
+    """Build every patch of an applied range in order, as 0-day does, each an
+    incremental build on the previous one (and a cache hit for a later bisection).
+    ``patches`` are (number, commit) pairs. The first patch that does not build raises
+    a KernelError naming it and quoting the compiler's error; a series whose end builds
+    but whose middle does not is caught before any soak."""
+    say = progress or (lambda _msg: None)
+    total = max((number for number, _ in patches), default=0)
+    for number, commit in patches:
+        say(f"per-patch build check: {number:02d}/{total:02d} {commit[:12]}")
+        try:
+            build_kernel(
+                tree, commit, data_dir=data_dir, fragment=fragment, progress=say,
+                sandbox=sandbox, cache_dir=cache_dir, base=base,
+            )  # fmt: skip
+        except KernelError as exc:
+            raise KernelError(
+                f"patch {number:02d}/{total:02d} ({commit[:12]}) breaks the build: {exc.message}",
+                hint=exc.hint,
+            ) from exc
 
 
 def _tree_key(tree: Path) -> str:
@@ -184,17 +225,19 @@ def _tree_key(tree: Path) -> str:
     return f"{tree.resolve().name}-{digest}"
 
 
+@dataclass(frozen=True)
+class _Request:
+    sha: str
+    fragment: Path
+    options: dict[str, str]
+    base: kconfig.BaseConfig
+    cfg_hash: str
+
+
 def _build_locked(
-    tree: Path,
-    sha: str,
-    fragment: Path,
-    options: dict[str, str],
-    cfg_hash: str,
-    cache: Path,
-    final: Path,
-    sandbox: Sandbox,
-    say: Progress,
+    tree: Path, request: _Request, cache: Path, final: Path, sandbox: Sandbox, say: Progress
 ) -> KernelArtifacts:
+    sha, fragment, cfg_hash = request.sha, request.fragment, request.cfg_hash
     work = cache / "build" / _tree_key(tree)
     env = _make_env(cache, work)
     check_toolchain(env)
@@ -211,7 +254,7 @@ def _build_locked(
     build_id = build_id_for(sha, cfg_hash)
     try:
         with (staging / "build.log").open("w", buffering=1) as log:  # line-buffered
-            make = _Make(src, out, env, jail, build_id, log)
+            make = _Make(src, out, env, jail, build_id, log, release_suffix(sha, cfg_hash))
             jobs = os.cpu_count() or 1
             meta = BuildMetadata(
                 commit=sha,
@@ -225,10 +268,12 @@ def _build_locked(
                 host=socket.gethostname(),
                 incremental=incremental,
                 sandbox=jail.kind,
+                toolchain=toolchain(env),
+                config_source=request.base.describe(fragment.name),
             )
             log.write(f"{meta.command}\n")
             meta.write(staging)
-            failure = _run(make, meta, out, src, options, jobs, staging, say)
+            failure = _run(make, meta, out, src, request, jobs, staging, say)
         if not _publish(staging, final):
             shutil.rmtree(staging)
             failure, meta = None, BuildMetadata.read(final) or meta
@@ -240,6 +285,27 @@ def _build_locked(
     kind = "incremental" if incremental else "clean"
     say(f"built {meta.release} ({kind}) in {meta.duration_seconds:.0f}s: {final}")
     return KernelArtifacts.from_metadata(final, meta, cached=False)
+
+
+def toolchain(env: dict[str, str], compiler: str = "gcc") -> Toolchain:
+    """The versions of the tools make will find on ``env``'s PATH."""
+
+    def first_line(*argv: str) -> str:
+        try:
+            done = subprocess.run(
+                argv, env=env, capture_output=True, text=True, timeout=30, check=False
+            )
+        except OSError:
+            return ""
+        return done.stdout.partition("\n")[0].strip()
+
+    return Toolchain(
+        compiler=compiler,
+        compiler_version=first_line(compiler, "-dumpfullversion"),
+        compiler_banner=first_line(compiler, "--version"),
+        binutils=first_line("ld", "--version"),
+        make=first_line("make", "--version"),
+    )
 
 
 def _make_env(cache: Path, work: Path) -> dict[str, str]:
@@ -304,7 +370,7 @@ def _run(
     meta: BuildMetadata,
     out: Path,
     src: Path,
-    options: dict[str, str],
+    request: _Request,
     jobs: int,
     staging: Path,
     say: Progress,
@@ -314,8 +380,8 @@ def _run(
     before = _ccache_stats(make.env)
     failure = None
     try:
-        say(f"configuring {meta.commit[:12]}: {kconfig.BASE_CONFIG} + {Path(meta.fragment).name}")
-        kconfig.configure(out, src, options, lambda targets: make(targets))
+        say(f"configuring {meta.commit[:12]}: {meta.config_source}")
+        kconfig.configure_base(out, src, request.base, request.options, lambda t: make(t))
         kind = "incremental" if meta.incremental else "clean"
         say(f"building {meta.commit[:12]} with -j{jobs} ({kind})")
         make([], jobs, say)

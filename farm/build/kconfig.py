@@ -13,7 +13,9 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from farm.data import kconfig_dir
 from farm.errors import UserError
@@ -61,10 +63,48 @@ def read_fragment(path: Path) -> dict[str, str]:
     return parse_config(text, source=str(path))
 
 
-def config_hash(fragment: Mapping[str, str]) -> str:
+@dataclass(frozen=True)
+class BaseConfig:
+    """What a build's .config starts from (farm.toml ``[hosts.kernel_config]``):
+
+    - ``tiny``: tinyconfig (QEMU hosts and the demo);
+    - ``host``: a machine's own running config (``text``), reduced with ``make
+      localmodconfig`` against its ``lsmod`` (the /proc/modules text);
+    - ``file``: a full .config the user gives (``text``), used as it is.
+
+    The soak fragment goes on top of each, then olddefconfig; the fragment check
+    applies to all three."""
+
+    kind: Literal["tiny", "host", "file"] = "tiny"
+    text: str = ""
+    lsmod: str = ""
+    origin: str = ""  # where it came from, for the metadata: a path or host name
+
+    def identity(self) -> list[str]:
+        if self.kind == "tiny":
+            return [f"base={BASE_CONFIG}"]
+        digest = hashlib.sha256(self.text.encode()).hexdigest()
+        lines = [f"base={self.kind}", f"config={digest}"]
+        if self.kind == "host":  # modules in use, not their sizes or use counts
+            modules = "\n".join(sorted(line.split()[0] for line in self.lsmod.splitlines() if line))
+            lines.append(f"lsmod={hashlib.sha256(modules.encode()).hexdigest()}")
+        return lines
+
+    def describe(self, fragment: str) -> str:
+        if self.kind == "tiny":
+            return f"{BASE_CONFIG} + {fragment}"
+        if self.kind == "host":
+            count = sum(1 for line in self.lsmod.splitlines() if line.strip())
+            return f"{self.origin}'s config, localmodconfig ({count} modules) + {fragment}"
+        return f"{self.origin} + {fragment}"
+
+
+def config_hash(fragment: Mapping[str, str], base: BaseConfig | None = None) -> str:
     """Identity of a configuration request: base, arch and the fragment's options
-    (order and comments do not matter)."""
-    lines = [f"base={BASE_CONFIG}", f"arch={ARCH}"]
+    (order and comments do not matter), and how the release is named (builds named
+    "-farm+" all alike, from before per-build release names, never match). Hosts
+    whose reduced configs are the same share builds."""
+    lines = [*(base or BaseConfig()).identity(), f"arch={ARCH}", "release=per-build"]
     lines += [f"{name}={value}" for name, value in sorted(fragment.items())]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
@@ -84,6 +124,58 @@ def configure(out: Path, src: Path, fragment: Mapping[str, str], run_make: RunMa
     verify(parse_config(config.read_text()), fragment, src)
     if previous is not None and stat is not None and config.read_bytes() == previous:
         os.utime(config, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+# A distribution's config builds here only without its signing certificates (files of
+# its own packaging tree) and BTF (pahole); debug info only slows the build down.
+DISTRO_ADJUSTMENTS = {
+    "CONFIG_SYSTEM_TRUSTED_KEYS": '""',
+    "CONFIG_SYSTEM_REVOCATION_KEYS": '""',
+    "CONFIG_MODULE_SIG_KEY": '"certs/signing_key.pem"',
+    "CONFIG_DEBUG_INFO_BTF": "n",
+    "CONFIG_DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT": "n",
+    "CONFIG_DEBUG_INFO_DWARF4": "n",
+    "CONFIG_DEBUG_INFO_DWARF5": "n",
+    "CONFIG_DEBUG_INFO_NONE": "y",
+}
+# What the soak fragment sets only to make tiny VM kernels: not applied to a host's own.
+TINY_ONLY = ("CONFIG_MODULES",)
+
+
+def configure_base(
+    out: Path, src: Path, base: BaseConfig, fragment: Mapping[str, str], run_make: RunMake
+) -> dict[str, str]:
+    """``configure`` for any base; returns the fragment options that were checked."""
+    if base.kind == "tiny":
+        configure(out, src, fragment, run_make)
+        return dict(fragment)
+    return configure_host(out, src, base.text, base.lsmod if base.kind == "host" else None,
+                          fragment, run_make)  # fmt: skip
+
+
+def configure_host(
+    out: Path,
+    src: Path,
+    host_config: str,
+    lsmod: str | None,
+    fragment: Mapping[str, str],
+    run_make: RunMake,
+) -> dict[str, str]:
+    """Write ``out/.config`` the way a kernel developer reduces a machine's own config:
+    its running config, ``make localmodconfig`` against its ``lsmod`` (only the modules
+    it uses; skipped without one: a ``file`` config), the soak fragment on top,
+    ``olddefconfig``, verified. Returns the options that were checked."""
+    (out / ".config").write_text(_merge(host_config, DISTRO_ADJUSTMENTS))
+    if lsmod is not None:
+        (out / "lsmod").write_text(lsmod)
+        run_make([f"LSMOD={out / 'lsmod'}", "localmodconfig"])
+    else:
+        run_make(["olddefconfig"])
+    wanted = {k: v for k, v in fragment.items() if k not in TINY_ONLY}
+    (out / ".config").write_text(_merge((out / ".config").read_text(), wanted))
+    run_make(["olddefconfig"])
+    verify(parse_config((out / ".config").read_text()), wanted, src)
+    return wanted
 
 
 def _merge(base: str, fragment: Mapping[str, str]) -> str:

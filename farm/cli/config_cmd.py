@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from farm.cli.common import emit_json, get_config, json_option
-from farm.config import FarmConfig, HostConfig, redact
+from farm.config import FarmConfig, HostConfig, KernelConfigSource, redact
 from farm.errors import UserError
 from farm.git import is_git_repo
 
@@ -75,7 +75,8 @@ def _print(cfg: FarmConfig, source: str, data: dict[str, str], findings: list[Fi
         tags = ",".join(host.tags) or "-"
         click.echo(
             f"host {host.name}: {host.kind} {host.user}@{host.address}:{host.port} "
-            f"boot={host.boot} power={host.power.kind} console={host.console.kind} tags={tags}"
+            f"boot={host.boot} power={host.power.kind} console={host.console.kind} tags={tags} "
+            f"kernel_config={_kernel_config(host.kernel_config)}"
         )
     mail = cfg.mail
     login = f" as {mail.user} (password in {mail.password_file})" if mail.user else ""
@@ -200,3 +201,7 @@ def _ports(cfg: FarmConfig) -> list[Finding]:
                 continue
         found.append(Finding("ok", what, f"{proto} {address}:{port} free"))
     return found
+
+
+def _kernel_config(source: KernelConfigSource) -> str:
+    return f"file:{source.path}" if source.kind == "file" else source.kind

@@ -25,6 +25,7 @@ WORKERS = initramfs_dir()
 BUSYBOX = Path("/bin/busybox")
 DROPBEAR = Path("/usr/sbin/dropbear")
 HOST_KEY_PATH = "etc/dropbear/dropbear_ed25519_host_key"
+OPENSSH_KEY_PATH = "etc/dropbear/ssh_host_ed25519_key"
 _LDD_PATH = re.compile(r"(/\S+) \(0x[0-9a-f]+\)$")
 
 
@@ -44,8 +45,11 @@ def build_initramfs(
     hostname: str,
     busybox: Path = BUSYBOX,
     dropbear: Path = DROPBEAR,
+    openssh_host_key: bytes | None = None,
 ) -> Path:
-    """Write the initramfs to ``output`` (atomically) and return its path."""
+    """Write the initramfs to ``output`` (atomically) and return its path. With
+    ``openssh_host_key``, the same key for the OpenSSH of a root file system image the
+    init hands over to (``farm.root=`` on the command line)."""
     entries = [
         *(Entry(d, stat.S_IFDIR | 0o755) for d in _DIRS),
         Entry("root", stat.S_IFDIR | 0o700),
@@ -65,6 +69,8 @@ def build_initramfs(
         Entry("usr/sbin/dropbear", stat.S_IFREG | 0o755, _read(dropbear)),
         *_libraries(dropbear),
     ]
+    if openssh_host_key is not None:
+        entries.append(Entry(OPENSSH_KEY_PATH, stat.S_IFREG | 0o600, openssh_host_key))
     # 0600: the archive holds the host's private key.
     write_atomic(output, gzip.compress(newc(entries), compresslevel=6, mtime=0), 0o600)
     return output

@@ -116,6 +116,20 @@ def dropbear_host_key(path: Path) -> str:
     raise InfraError(f"dropbearkey -y printed no public key for {path}: {out!r}")
 
 
+def openssh_host_key(dropbear_key: Path) -> bytes:
+    """The same host key in OpenSSH's format, for a VM whose own sshd serves it."""
+    target = dropbear_key.with_name(dropbear_key.name + ".openssh")
+    with locked(target):
+        if not target.exists() or target.stat().st_mtime < dropbear_key.stat().st_mtime:
+            target.unlink(missing_ok=True)
+            _tool(
+                ["dropbearconvert", "dropbear", "openssh", str(dropbear_key), str(target)],
+                "convert a VM host key for OpenSSH",
+            )
+            target.chmod(0o600)
+    return target.read_bytes()
+
+
 def record_host_key(known_hosts: Path, pattern: str, public_key: str, label: str) -> None:
     """Make ``public_key`` the one key of ``pattern``; lines labelled ``label`` (a host
     farm provisions, whose port may change) are replaced too."""

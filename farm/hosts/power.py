@@ -184,7 +184,9 @@ class CommandPower(Power):
 
 
 class QemuPower(Power):
-    """The VM's process: off kills it, on starts it again with the last kernel."""
+    """The VM's process, through QMP: off powers it off (the guest's power button first
+    for ``qemu.powerdown_seconds``), on starts it with the last kernel, a cycle is the
+    reset button of a running VM."""
 
     name = "qemu"
 
@@ -195,11 +197,15 @@ class QemuPower(Power):
         self.vm.start()
 
     def off(self) -> None:
-        self.vm.stop()
+        self.vm.stop(grace=self.vm.qemu.powerdown_seconds)
 
     def cycle(self) -> None:
-        self.vm.stop()
-        self.vm.start()
+        try:
+            self.vm.reset()
+        except InfraError as exc:  # not running, or QEMU wedged: a cold start instead
+            log.info("%s: reset failed (%s); restarting QEMU", self.vm.config.name, exc)
+            self.vm.stop()
+            self.vm.start()
 
     def state(self) -> State:
         return "on" if self.vm.pid() else "off"

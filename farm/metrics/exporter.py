@@ -5,9 +5,15 @@ A custom Collector (no metric objects updated by the pipeline): every scrape rea
 newest sample of each host, run and crash counts, builds and bisections, so the
 numbers are always the database's. Labels are bounded: ``host`` (never ``instance``),
 runs only while active or ended within 24 h. Names follow docs/metrics (the contract
-in farm/metrics): vmstat event counters ``farm_vmstat_<field>_total``, ``nr_*`` gauges
-``farm_vmstat_<field>``, meminfo ``farm_meminfo_<field>_bytes`` (the four HugePages_*
-counts, which are not sizes, as ``farm_meminfo_<field>``).
+in farm/metrics): vmstat counters ``farm_vmstat_<field>_total`` and gauges
+``farm_vmstat_<field>``, typed by the kernel's own mm/vmstat.c of the first configured
+tree (farm.detect.vmstat_kinds; by name for an item it does not know), meminfo
+``farm_meminfo_<field>_bytes`` (the four HugePages_* counts, which are not sizes, as
+``farm_meminfo_<field>``), and the mm families of a sample: ``farm_psi_*``,
+``farm_buddyinfo_free_blocks{zone,order}``, ``farm_slab_bytes{cache}``,
+``farm_memcg_*`` (the load's cgroup) and ``farm_thp_khugepaged_*``. Each host's kernel
+is ``farm_kernel_info{release,commit,patch,config_hash}`` and its boot
+``farm_host_boot_time_seconds``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from farm.config import FarmConfig
+from farm.detect.vmstat_kinds import Kind, guess_kind, vmstat_kinds
+from farm.errors import FarmError
+from farm.git import git
 from farm.metrics import overlay
 from farm.store import Store
 from farm.store.base import utcnow
@@ -48,11 +57,22 @@ def meminfo_name(field: str) -> str:
     )
 
 
+def tree_vmstat_kinds(config: FarmConfig) -> dict[str, Kind]:
+    """The vmstat kinds of the first configured tree's mm/vmstat.c (HEAD); {} without."""
+    if not config.trees:
+        return {}
+    try:
+        return vmstat_kinds(git(config.trees[0].path, "show", "HEAD:mm/vmstat.c", timeout=30))
+    except (FarmError, OSError):
+        return {}
+
+
 class FarmCollector(Collector):
     def __init__(self, config: FarmConfig, store: Store) -> None:
         self.config = config
         self.store = store
         self.keys = KeyCache()
+        self.vmstat_kinds = tree_vmstat_kinds(config)
 
     def collect(self) -> Iterator[Metric]:
         with self.store.session() as session:
@@ -78,6 +98,11 @@ class FarmCollector(Collector):
             labels=["host"],
         )
         taint = GaugeMetricFamily("farm_host_tainted", "/proc/sys/kernel/tainted", labels=["host"])
+        booted = GaugeMetricFamily(
+            "farm_host_boot_time_seconds",
+            "unix time the host's running kernel booted (sample time less uptime)",
+            labels=["host"],
+        )
         health = GaugeMetricFamily(
             "farm_host_health",
             "1 for the host's health state (GOOD, BAD...)",
@@ -95,7 +120,8 @@ class FarmCollector(Collector):
             if sample is not None:
                 last.add_metric([name], sample.ts)
                 taint.add_metric([name], float(sample.tainted))
-        yield from (up, last, taint, health)
+                booted.add_metric([name], sample.ts - sample.uptime)
+        yield from (up, last, taint, health, booted)
 
     # --- runs and crashes -----------------------------------------------------------
 
@@ -162,7 +188,7 @@ class FarmCollector(Collector):
                 age.add_metric([rid, run.host, str(run.state)], now - since[run.id])
             for counter in run.ending.failed_counters:
                 failures.add_metric([rid, run.host, counter], 1.0)
-        yield from (info, age, crashes, failures)
+        yield from (info, age, crashes, failures, self._kernels(session, recent))
         yield overlay.counters(self.config, session, self.keys, recent)
         yield overlay.events(self.config, session, recent)
         total = CounterMetricFamily(
@@ -173,6 +199,30 @@ class FarmCollector(Collector):
         ):
             total.add_metric([host, kind], float(count))
         yield total
+
+    def _kernels(self, session: Session, recent: Iterable[Run]) -> Metric:
+        """The kernel each host runs now: that of its active run (or newest recent one)."""
+        info = GaugeMetricFamily(
+            "farm_kernel_info",
+            "the kernel a host runs: release, commit, patches applied, config hash",
+            labels=["host", "release", "commit", "patch", "config_hash"],
+        )
+        newest: dict[str, Run] = {}
+        for run in sorted(recent, key=lambda r: (r.state not in TERMINAL, r.id)):
+            if run.kernel_release:
+                newest[run.host] = run
+        commits = {run.commit for run in newest.values()}
+        hashes = dict(
+            session.execute(
+                select(Build.commit, Build.config_hash).where(
+                    Build.commit.in_(commits), Build.state == BuildState.OK
+                )
+            ).all()
+        )
+        for host, run in sorted(newest.items()):
+            labels = [host, run.kernel_release or "", run.commit, str(run.upto)]
+            info.add_metric([*labels, hashes.get(run.commit, "")], 1.0)
+        return info
 
     def _bisections(self, session: Session) -> Iterator[Metric]:
         states = GaugeMetricFamily("farm_bisections", "bisections per state", labels=["state"])
@@ -240,8 +290,11 @@ def _label(host: str) -> str:
     return f'{{host="{escaped}"}}'
 
 
-def sample_exposition(session: Session, keys: KeyCache) -> str:
-    """vmstat and meminfo of every host's newest sample in Prometheus text format.
+def sample_exposition(
+    session: Session, keys: KeyCache, kinds: dict[str, Kind] | None = None
+) -> str:
+    """vmstat, meminfo and the mm families of every host's newest sample in Prometheus
+    text format.
 
     Written directly rather than through metric families: at 1000 hosts x ~250 fields
     prometheus_client's generic path took ~4 s per scrape, this one a fraction of that.
@@ -253,25 +306,93 @@ def sample_exposition(session: Session, keys: KeyCache) -> str:
     families: dict[str, tuple[str, str, list[str]]] = {}
     for key_id, hosts in by_layout.items():
         vm_keys, mi_keys = keys.layout(session, key_id)
-        fields = [(f, *_vmstat_family(f)) for f in vm_keys]
-        fields += [(f, meminfo_name(f), "gauge") for f in mi_keys]
-        for index, (field, name, kind) in enumerate(fields):
+        fields = [(f, *_vmstat_family(f, kinds or {}), "") for f in vm_keys]
+        fields += [
+            _mm_family(f, kinds or {}) if ":" in f else (f, meminfo_name(f), "gauge", "")
+            for f in mi_keys
+        ]
+        for index, (field, name, kind, extra) in enumerate(fields):
             family = families.get(name)
             if family is None:
                 family = families[name] = (field, kind, [])
             sample_name = f"{name}_total" if kind == "counter" else name
-            family[2].extend(f"{sample_name}{label} {values[index]}\n" for label, values in hosts)
+            family[2].extend(
+                f"{sample_name}{_with(label, extra)} {values[index]}\n" for label, values in hosts
+            )
     out: list[str] = []
     for name, (field, kind, lines) in families.items():
-        source = "/proc/meminfo" if name.startswith("farm_meminfo_") else "/proc/vmstat"
         exposed = f"{name}_total" if kind == "counter" else name  # as prometheus_client writes
-        out.append(f"# HELP {exposed} {source} {field}\n# TYPE {exposed} {kind}\n")
+        out.append(f"# HELP {exposed} {_source(name, field)}\n# TYPE {exposed} {kind}\n")
         out.extend(lines)
     return "".join(out)
 
 
-def _vmstat_family(field: str) -> tuple[str, str]:
-    kind = "gauge" if field.startswith("nr_") else "counter"
+def _with(label: str, extra: str) -> str:
+    return f"{label[:-1]},{extra}}}" if extra else label
+
+
+def _source(name: str, field: str) -> str:
+    if name.startswith("farm_meminfo_"):
+        return f"/proc/meminfo {field}"
+    if name.startswith("farm_vmstat_"):
+        return f"/proc/vmstat {field}"
+    return MM_HELP[field.partition(":")[0]]
+
+
+MM_HELP = {
+    "psi": "/proc/pressure/*: stall microseconds (total) or hundredths of a percent (avg10)",
+    "buddy": "/proc/buddyinfo: free blocks per zone and order",
+    "slab": "/proc/slabinfo: bytes of the largest caches (num_objs x objsize)",
+    "memcg": "memory.stat of the load's cgroup",
+    "thp": "/sys/kernel/mm/transparent_hugepage/khugepaged",
+}
+
+
+def _mm_family(field: str, kinds: dict[str, Kind]) -> tuple[str, str, str, str]:
+    """(field, metric name, kind, extra labels) of a ``family:name`` sample field."""
+    family, _, name = field.partition(":")
+    safe = _NON_ALNUM.sub("_", name.lower()).strip("_")
+    if family == "psi":
+        kind = "counter" if name.endswith("_total_us") else "gauge"
+        return (
+            field,
+            f"farm_psi_{safe.removesuffix('_total_us')}"
+            + ("_microseconds" if kind == "counter" else ""),
+            kind,
+            "",
+        )
+    if family == "buddy":
+        zone, _, order = name.rpartition("_")
+        return field, "farm_buddyinfo_free_blocks", "gauge", f'zone="{_esc(zone)}",order="{order}"'
+    if family == "slab":
+        if name == "total":
+            return field, "farm_slab_total_bytes", "gauge", ""
+        return field, "farm_slab_bytes", "gauge", f'cache="{_esc(name)}"'
+    if family == "thp":
+        return field, f"farm_thp_khugepaged_{safe}", "counter", ""
+    # memory.stat: sizes in bytes, and the vm events of the group (pgfault, thp_*...).
+    event = kinds.get(name) == "counter" or (
+        (name not in kinds and name.startswith(("pg", "thp_"))) or name in _MEMCG_EVENTS
+    )
+    if event:
+        return field, f"farm_memcg_{safe}", "counter", ""
+    unit = "" if name == "workingset_nodes" else "_bytes"  # the one count among sizes
+    return field, f"farm_memcg_{safe}{unit}", "gauge", ""
+
+
+_MEMCG_EVENTS = frozenset(
+    f"workingset_{what}_{kind}"
+    for what in ("refault", "activate", "restore")
+    for kind in ("anon", "file")
+) | {"workingset_nodereclaim"}
+
+
+def _esc(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _vmstat_family(field: str, kinds: dict[str, Kind]) -> tuple[str, str]:
+    kind = kinds.get(field) or guess_kind(field)
     return f"farm_vmstat_{_NON_ALNUM.sub('_', field.lower())}", kind
 
 
@@ -290,7 +411,7 @@ class Exposition:
         from prometheus_client import generate_latest
 
         with self.store.session() as session:
-            samples = sample_exposition(session, self.collector.keys)
+            samples = sample_exposition(session, self.collector.keys, self.collector.vmstat_kinds)
         return generate_latest(self.registry) + samples.encode()
 
 

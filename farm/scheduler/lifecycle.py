@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from farm.build.kconfig import BaseConfig
 from farm.config import FarmConfig
 from farm.detect.crash import parse as parse_crashes
 from farm.ending import Cause, PowerCycle, RunEnding, SoakEvents, Verdict, only
@@ -279,6 +280,31 @@ def _queued(ctx: Ctx, snap: Snap) -> Outcome:
     return outcome
 
 
+def _base_config(ctx: Ctx) -> BaseConfig:
+    """What the host's kernels are configured from; a ``host`` config is read over SSH
+    the first time only."""
+    from farm.hosts.kconfig_source import host_base_config, saved_path
+
+    config, data_dir = ctx.host.config, ctx.config.data_dir
+    if config.kernel_config.kind != "host" or saved_path(config, data_dir).exists():
+        return host_base_config(config, data_dir, None)
+    with _transport(ctx) as transport:
+        return host_base_config(config, data_dir, transport)
+
+
+def _earlier_patches(ctx: Ctx, snap: Snap) -> list[tuple[int, str]]:
+    """(number, commit) of the patches applied before the run's last one."""
+    from farm.store.series import Application
+
+    if snap.run.application_id is None or snap.run.upto <= 1:
+        return []
+    with ctx.store.session() as session:
+        app = session.get(Application, snap.run.application_id)
+        if app is None:
+            return []
+        return [(c.index, c.sha) for c in app.commits if 0 < c.index < snap.run.upto]
+
+
 def _tree_of(ctx: Ctx, snap: Snap) -> tuple[Path, Path | None]:
     from farm.store.series import Application
 
@@ -296,10 +322,22 @@ def _tree_of(ctx: Ctx, snap: Snap) -> tuple[Path, Path | None]:
 
 
 def _building(ctx: Ctx, snap: Snap) -> Outcome:
-    from farm.build.builder import build_kernel
+    from farm.build.builder import build_kernel, check_each_patch
     from farm.build.sandbox import for_config
 
     tree, fragment = _tree_of(ctx, snap)
+    base = _base_config(ctx)
+    earlier = _earlier_patches(ctx, snap) if ctx.config.build.check_each_patch else []
+    if earlier:
+        check_each_patch(
+            tree,
+            earlier,
+            data_dir=ctx.config.data_dir,
+            fragment=fragment,
+            sandbox=for_config(ctx.config),
+            progress=lambda msg: log.info("run %s: %s", snap.run.id, msg),
+            base=base,
+        )
     artifacts = build_kernel(
         tree,
         snap.run.commit,
@@ -307,6 +345,7 @@ def _building(ctx: Ctx, snap: Snap) -> Outcome:
         fragment=fragment,
         sandbox=for_config(ctx.config),
         progress=lambda msg: log.info("run %s: build: %s", snap.run.id, msg),
+        base=base,
     )
     kernel = {"dir": str(artifacts.dir), "release": artifacts.release}
     return Outcome(

@@ -80,10 +80,7 @@ def start(
 ) -> Started:
     """Start ``load`` for ``seconds`` unless this run's load was started before."""
     d = run_dir(remote_dir, run_id)
-    for command in load.requires:
-        probe = transport.run(["sh", "-c", f"command -v {shlex.quote(command)}"], check=False)
-        if not probe.ok:
-            raise InfraError(f"load {load.name} needs {command!r}, which the host lacks")
+    check_requirements(transport, load)
     transport.run(["mkdir", "-p", f"{d}/bin"])
     found = _existing(transport, d)
     if found is not None:
@@ -103,6 +100,17 @@ def start(
     if not pid.isdigit():
         raise InfraError(f"load start on the host printed {result.stdout!r}")
     return Started(int(pid), fresh=word == "fresh")
+
+
+def check_requirements(transport: Transport, load: Load) -> None:
+    """Every requirement of ``load`` in one round trip; the first missing one is an
+    InfraError saying what to install (a load never falls back to something else)."""
+    if not load.requires:
+        return
+    script = "; ".join(f"{r.shell_test()} || echo {i}" for i, r in enumerate(load.requires))
+    missing = [int(i) for i in transport.run(["sh", "-c", script]).stdout.split() if i.isdigit()]
+    if missing:
+        raise InfraError("; ".join(load.requires[i].missing(load.name) for i in missing))
 
 
 def _existing(transport: Transport, d: str) -> int | None:

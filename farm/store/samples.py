@@ -37,7 +37,8 @@ from farm.store.base import Base, Model, utcnow
 
 
 class SampleKeys(Base):
-    """The ordered field names of a packed sample (vmstat fields, then meminfo fields)."""
+    """The ordered field names of a packed sample (vmstat fields, then meminfo fields and
+    the mm families of ``Reading.mm``, whose names carry a colon)."""
 
     __tablename__ = "sample_keys"
 
@@ -179,7 +180,9 @@ def sample_row(
     reading: Reading,
 ) -> dict[str, Any]:
     """A row for ``insert(Sample)``: bulk inserts of these are the ingest path."""
-    vm_keys, mi_keys = list(reading.vmstat), list(reading.meminfo)
+    # The mm families (psi:, buddy:, slab:...) ride after meminfo: their names have a
+    # colon, which no meminfo field has, so decode() tells them apart.
+    vm_keys, mi_keys = list(reading.vmstat), [*reading.meminfo, *reading.mm]
     return {
         "run_id": run_id,
         "host": host,
@@ -189,7 +192,7 @@ def sample_row(
         "uptime": reading.uptime,
         "tainted": reading.tainted,
         "keys_id": keys.key_id(session, vm_keys, mi_keys),
-        "values": pack([*reading.vmstat.values(), *reading.meminfo.values()]),
+        "values": pack([*reading.vmstat.values(), *reading.meminfo.values(), *reading.mm.values()]),
     }
 
 
@@ -197,6 +200,7 @@ def decode(keys: KeyCache, session: Session, row: Sample) -> Reading:
     vm_keys, mi_keys = keys.layout(session, row.keys_id)
     values = unpack(row.values)
     split = len(vm_keys)
+    rest = list(zip(mi_keys, values[split:], strict=True))
     return Reading(
         ts=row.ts,
         phase=row.phase,
@@ -204,7 +208,8 @@ def decode(keys: KeyCache, session: Session, row: Sample) -> Reading:
         uptime=row.uptime,
         tainted=row.tainted,
         vmstat=dict(zip(vm_keys, values[:split], strict=True)),
-        meminfo=dict(zip(mi_keys, values[split:], strict=True)),
+        meminfo={key: value for key, value in rest if ":" not in key},
+        mm={key: value for key, value in rest if ":" in key},
     )
 
 

@@ -2,7 +2,8 @@
 """A disk-booted Debian 12 VM that stands in for a bare-metal machine in the tests.
 
 The image is made once per recipe and cached under ``~/.cache/farm/diskvm-<hash>/``:
-debootstrap bookworm (kernel, grub-pc, sshd, systemd, kexec-tools, sudo) into a
+debootstrap bookworm (kernel, grub-pc, sshd, systemd, kexec-tools, sudo, and procps
+and stress-ng for the QEMU hosts that boot it as their root file system) into a
 directory, configure it (a ``farm`` user with passwordless sudo and a key made for the
 image, GRUB_DEFAULT=saved, a serial console, ramoops in a reserved MiB of RAM so a crash
 survives the reboot), copy it into an ext4 partition of an MBR disk with ``mke2fs -d``
@@ -33,7 +34,10 @@ from farm.config import HostConfig, QemuConfig
 from farm.hosts.qemu import QemuVm
 
 SUITE = "bookworm"
-PACKAGES = "systemd-sysv,udev,linux-image-amd64,grub-pc,openssh-server,kexec-tools,sudo,iproute2"
+PACKAGES = (
+    "systemd-sysv,udev,linux-image-amd64,grub-pc,openssh-server,kexec-tools,sudo,iproute2,"
+    "procps,stress-ng"
+)
 USER = "farm"
 MEMORY_MB = 1024
 DISK_MB = 2048
@@ -228,6 +232,7 @@ class DiskVm(QemuVm):
             "qemu-system-x86_64", "-name", f"farm-{self.config.name}", "-accel", "tcg",
             "-m", str(MEMORY_MB), "-nodefaults", "-no-user-config", "-display", "none",
             "-daemonize", "-pidfile", str(self.pidfile),
+            "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
             "-drive", f"file={self.disk},format=qcow2,if=virtio,cache=unsafe",
             "-chardev", f"file,id=console,path={self.console},append=on",
             "-serial", "chardev:console",

@@ -201,13 +201,23 @@ def test_a_vm_whose_key_does_not_match_is_refused(
     assert host.boot_id() == booted["laptop"].boot_id  # the genuine key works again
 
 
-def test_a_power_cycle_is_seen_as_a_new_boot_id(
+def test_qemu_reports_its_run_state_over_qmp(
+    config: FarmConfig, booted: dict[str, BootedKernel]
+) -> None:
+    vm = QemuVm(config.host("laptop"), config.data_dir)
+    assert vm.status() == "running"
+    assert vm.qmp_socket.parent.stat().st_mode & 0o077 == 0  # only farm's user can control it
+
+
+def test_a_power_cycle_is_a_reset_in_the_same_qemu_seen_as_a_new_boot_id(
     config: FarmConfig, booted: dict[str, BootedKernel], patched_kernel: KernelArtifacts
 ) -> None:
     host = get_host(config, "laptop")
-    before = host.boot_id()
+    vm = QemuVm(config.host("laptop"), config.data_dir)
+    before, pid = host.boot_id(), vm.pid()
     host.power.cycle()
     again = host.wait_ready()
+    assert vm.pid() == pid  # the reset button, through QMP: no new QEMU process
     assert again.boot_id != before
     assert host.boot_id() == again.boot_id
     assert again.release == patched_kernel.release  # "on" restarts the last kernel
@@ -239,9 +249,13 @@ def test_a_kernel_panic_drops_ssh_ends_the_vm_and_is_on_the_console(
     )
 
 
-def test_farm_hosts_stop_kills_the_vm(farm_toml: Path, booted: dict[str, BootedKernel]) -> None:
+def test_farm_hosts_stop_powers_the_vm_off(
+    farm_toml: Path, config: FarmConfig, booted: dict[str, BootedKernel]
+) -> None:
+    vm = QemuVm(config.host("laptop"), config.data_dir)
     done = farm(farm_toml, "hosts", "stop", "laptop")
     assert done.returncode == 0, done.stderr
+    assert vm.status() is None and not vm.qmp_socket.exists()
     listed = json.loads(farm(farm_toml, "hosts", "list", "--json").stdout)
     assert {row["name"]: row["power_state"] for row in listed}["laptop"] == "off"
     check = farm(farm_toml, "hosts", "check", "laptop")

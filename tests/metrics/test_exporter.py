@@ -8,18 +8,20 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from farm.config import FarmConfig
+from farm.config import FarmConfig, TreeConfig
 from farm.ending import Cause, Finding, RunEnding, Verdict
 from farm.metrics.exporter import Exposition, meminfo_name
 from farm.soak.sampler import parse_sample, sample_command
 from farm.store import Store
 from farm.store.base import utcnow
+from farm.store.builds import Build, BuildState
 from farm.store.runs import Crash, Run, RunKind, RunState
 from farm.store.samples import KeyCache, add_samples, ensure_progress
 
@@ -174,3 +176,75 @@ def test_farm_exporter_serves_metrics_on_loopback(farm_toml: Path, filled: Store
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_what_an_mm_developer_looks_at_is_exported_per_host(
+    config: FarmConfig, filled: Store
+) -> None:
+    with filled.session() as session:
+        session.add(
+            Build(commit="c0ffee" * 6, config_hash="5eed", state=BuildState.OK, artifacts_dir="x")
+        )
+    fams = families(config, filled)
+
+    assert fams["farm_psi_memory_some_microseconds"].type == "counter"  # type: ignore[attr-defined]
+    assert fams["farm_psi_memory_some_avg10"].type == "gauge"  # type: ignore[attr-defined]
+    laptop = [labels for labels, _ in samples_of(fams, "farm_buddyinfo_free_blocks")
+              if labels["host"] == "laptop"]  # fmt: skip
+    assert {"zone", "order"} <= laptop[0].keys() and {"0", "10"} <= {lab["order"] for lab in laptop}
+    caches = [
+        lab["cache"] for lab, _ in samples_of(fams, "farm_slab_bytes") if lab["host"] == "laptop"
+    ]
+    assert len(caches) == 10
+    [(_, slab_total)] = [
+        s for s in samples_of(fams, "farm_slab_total_bytes") if s[0]["host"] == "laptop"
+    ]
+    assert slab_total > 0
+    [(kernel, _)] = samples_of(fams, "farm_kernel_info")
+    assert kernel == {
+        "host": "laptop", "release": "6.1.0-farm", "commit": "c0ffee" * 6, "patch": "7",
+        "config_hash": "5eed",
+    }  # fmt: skip
+    boots = dict(
+        (lab["host"], value) for lab, value in samples_of(fams, "farm_host_boot_time_seconds")
+    )
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    assert boots["laptop"] <= time.time() - uptime + 1  # sampled before this read of uptime
+    assert boots["laptop"] > time.time() - uptime - 120
+
+
+def test_vmstat_items_are_typed_by_the_trees_own_vmstat_c(
+    config: FarmConfig, filled: Store, tmp_path: Path
+) -> None:
+    tree = tmp_path / "linux"
+    (tree / "mm").mkdir(parents=True)
+    excerpt = Path(__file__).parents[1] / "detect" / "vmstat_text-6.1.c"
+    (tree / "mm" / "vmstat.c").write_text(excerpt.read_text())
+    for argv in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t",
+                                                 "commit", "-qm", "6.1"]):  # fmt: skip
+        subprocess.run(["git", "-C", str(tree), *argv], check=True)
+    with_tree = config.model_copy(update={"trees": [TreeConfig(name="linux", path=tree)]})
+
+    fams = families(with_tree, filled)
+
+    # By name alone workingset_nodes would look like an event; vmstat.c says it is a gauge.
+    assert fams["farm_vmstat_workingset_nodes"].type == "gauge"  # type: ignore[attr-defined]
+    assert fams["farm_vmstat_nr_dirtied"].type == "counter"  # type: ignore[attr-defined]
+    assert fams["farm_vmstat_nr_free_pages"].type == "gauge"  # type: ignore[attr-defined]
+
+
+def test_the_loads_memcg_is_exported_as_sizes_in_bytes_and_events_as_counters(
+    config: FarmConfig, store: Store
+) -> None:
+    reading = local_reading(time.time())
+    memcg = {"memcg:anon": 4096, "memcg:pgfault": 12, "memcg:workingset_nodes": 3}
+    with store.session() as session:
+        add_samples(
+            session, KeyCache(), [("laptop", None, replace(reading, mm={**reading.mm, **memcg}))]
+        )
+    fams = families(config, store)
+
+    assert fams["farm_memcg_anon_bytes"].type == "gauge"  # type: ignore[attr-defined]
+    assert samples_of(fams, "farm_memcg_anon_bytes") == [({"host": "laptop"}, 4096.0)]
+    assert fams["farm_memcg_pgfault"].type == "counter"  # type: ignore[attr-defined]
+    assert fams["farm_memcg_workingset_nodes"].type == "gauge"  # type: ignore[attr-defined]
