@@ -544,6 +544,14 @@ def tick_bisection(config: FarmConfig, store: Store, bid: int) -> BisectWork | N
     return None
 
 
+def tick_bisections(config: FarmConfig, store: Store) -> list[BisectWork]:
+    """Every open bisection ticked once, deciding only, for callers that carry out the
+    work themselves; the beat goes through ``api.advance_bisections``, which holds each
+    bisection while it is ticked."""
+    ticked = (tick_bisection(config, store, bid) for bid in open_bisections(config, store))
+    return [work for work in ticked if work is not None]
+
+
 def _give_up(store: Store, bid: int, reason: str) -> None:
     """A bisection that cannot proceed is cancelled with the reason, not retried forever."""
     log.warning("bisection %s cancelled: %s", bid, reason)

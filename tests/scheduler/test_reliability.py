@@ -72,6 +72,9 @@ def starts_of(ssh: SshHost, run_id: int) -> list[str]:
     return [line for line in lines if line.startswith(f"run-{run_id} ")]
 
 
+@pytest.mark.parametrize(
+    "database_url", ["sqlite"], indirect=True
+)  # CI time: the races below run on both
 def test_a_run_goes_through_worker_and_beat_to_a_verdict(
     config: FarmConfig, soak_store: Store, stack: LocalServices, ssh_host: SshHost
 ) -> None:
@@ -107,6 +110,9 @@ def test_kill_9_of_the_worker_mid_soak_leaves_a_gap_and_one_load_start(
     assert len(starts_of(ssh_host, run_id)) == 1  # the load was started once
 
 
+@pytest.mark.parametrize(
+    "database_url", ["sqlite"], indirect=True
+)  # CI time: the races below run on both
 def test_a_redis_restart_mid_soak_does_not_lose_the_run(
     config: FarmConfig, soak_store: Store, stack: LocalServices, ssh_host: SshHost
 ) -> None:
