@@ -209,6 +209,7 @@ def test_without_guess_base_a_series_without_base_says_how_to_find_one(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no race: CI time
 def test_a_series_from_lore_is_applied_and_series_show_lists_its_trailers(
     farm: Farm, lore: str, lore_toml: Path, tree: Path, store: Store
 ) -> None:

@@ -256,6 +256,7 @@ def test_repro_sh_applies_the_series_exactly_as_farm_did(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no race: CI time
 def test_repro_sh_runs_the_same_load_and_prints_its_counters(
     story: Story, capsysbinary: pytest.CaptureFixture[bytes], tmp_path: Path
 ) -> None:

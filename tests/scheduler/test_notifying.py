@@ -18,6 +18,7 @@ from .test_lifecycle import drive
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no race: CI time
 def test_a_submitted_runs_verdict_and_a_bad_host_are_announced_by_the_lifecycle(
     soak_config: FarmConfig, soak_store: Store
 ) -> None:
