@@ -32,7 +32,9 @@ from farm.build.tree import farm_cache_dir, file_lock
 log = logging.getLogger(__name__)
 
 Accel = Literal["kvm", "tcg"]
-PROBE_SECONDS = 20.0
+# A working KVM runs the probe (firmware, then paging on) in well under a second, even
+# on a loaded machine; a broken one stalls for good, and every fresh machine waits this.
+PROBE_SECONDS = 8.0
 _EXIT_PORT = 0xF4
 _EXIT_VALUE = 0x2A  # isa-debug-exit makes QEMU exit with (value << 1) | 1
 _BASE = 0x100000  # the multiboot image is loaded at 1 MiB
