@@ -20,7 +20,7 @@ VARIABLE = re.compile(r"\$(\w+)|\$\{(\w+)(?::\w+)?\}")
 METRIC = re.compile(r"\bfarm_[a-z0-9_]+\b")
 
 # The metrics contract (docs/metrics.md of the scheduler stage): exact names, and the
-# per-field families of vmstat and meminfo.
+# per-field families of vmstat, meminfo and PSI.
 CONTRACT = {
     "farm_host_up",
     "farm_host_last_sample_timestamp_seconds",
@@ -38,8 +38,14 @@ CONTRACT = {
     "farm_bisection_leader",
     "farm_run_counter",
     "farm_run_event_timestamp_seconds",
+    "farm_buddyinfo_free_blocks",
+    "farm_slab_bytes",
+    "farm_slab_total_bytes",
 }
-FAMILIES = re.compile(r"^farm_(vmstat_[a-z0-9_]+|meminfo_[a-z0-9_]+_bytes)$")
+FAMILIES = re.compile(
+    r"^farm_(vmstat_[a-z0-9_]+|meminfo_[a-z0-9_]+_bytes"
+    r"|psi_[a-z]+_(some|full)_(microseconds_total|avg10))$"
+)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,15 @@ def reading(step: int) -> Reading:
             "nr_anon_partially_mapped": 7800 * step,
         },
         meminfo={"MemFree": 1_000_000 - step, "AnonHugePages": 81920},
+        mm={  # what the sampler adds: PSI, buddyinfo, the largest slab caches
+            "psi:memory_some_total_us": 20_000 * step,
+            "psi:memory_full_total_us": 5_000 * step,
+            "psi:memory_some_avg10": 125,
+            "buddy:Normal_0": 900 - step,
+            "buddy:Normal_9": 12,
+            "slab:kmalloc-64": 65_536 + 64 * step,
+            "slab:total": 4_000_000 + 64 * step,
+        },
     )
 
 
