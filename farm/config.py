@@ -51,9 +51,9 @@ def redact(text: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", _USERINFO.sub(r"\1:***@", text))
 
 
-def read_secret(path: Path, what: str) -> str:
-    """The first line of ``path``, a file only its owner may read (a password or token
-    that farm.toml names but never holds). Errors name the file, never its content."""
+def read_private(path: Path, what: str) -> str:
+    """The text of ``path``, a file only its owner may read (a password or token that
+    farm.toml names but never holds). Errors name the file, never its content."""
     try:
         mode = path.stat().st_mode
         text = path.read_text()
@@ -64,6 +64,12 @@ def read_secret(path: Path, what: str) -> str:
             f"the {what} file {path} is readable by others (mode {mode & 0o777:o})",
             hint=f"chmod 600 {path}",
         )
+    return text
+
+
+def read_secret(path: Path, what: str) -> str:
+    """The first line of the private file ``path`` (see read_private)."""
+    text = read_private(path, what)
     return text.splitlines()[0] if text else ""
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 import pytest
+from farmcli import run
 from report.test_report import seed_store
 
 from farm.cli import COMMANDS, main
@@ -20,16 +21,6 @@ from farm.hosts import keys
 from farm.store import Store
 from farm.store.runs import Crash, Run, RunKind, RunState
 from farm.store.samples import ConsoleLine
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def add_run(store: Store, host: str, verdict: Verdict | None, series: int | None = None) -> int:

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from farmcli import run
 
-from farm.cli import main
 from farm.config import load_config
 from farm.scheduler.app import why_not_running
 from farm.services import LocalServices
@@ -96,16 +96,6 @@ def test_a_service_that_ran_a_minute_before_dying_starts_again_after_one_second(
         wait_exit(stack, "crasher")
         supervisor.tend(100.0)  # this one "lived" 98.5 s: not a crash loop
     assert said[-1] == "crasher exited with 0 after 98 s; starting it in 1 s"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_up_status_and_down_when_nothing_is_up_say_so(

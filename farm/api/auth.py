@@ -18,7 +18,6 @@ import hmac
 import http.cookies
 import os
 import secrets
-import stat
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -27,7 +26,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from farm.config import FarmConfig
+from farm.config import FarmConfig, read_private
 from farm.errors import UserError
 
 TOKEN_ENV = "FARM_API_TOKEN"  # noqa: S105 - the variable's name, not a secret
@@ -72,17 +71,11 @@ def _read_token(variable: str, path: Path) -> str | None:
     if not token:
         source = str(path)
         try:
-            mode = path.stat().st_mode
-            token = path.read_text().strip()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise UserError(f"cannot read the API token file {path}: {exc.strerror}") from exc
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise UserError(
-                f"the API token file {path} is readable by others (mode {mode & 0o777:o})",
-                hint=f"chmod 600 {path}",
-            )
+            token = read_private(path, "API token").strip()
+        except UserError as exc:
+            if isinstance(exc.__cause__, FileNotFoundError):
+                return None  # no token file: no such token
+            raise
     if len(token) < MIN_TOKEN_LENGTH:
         raise UserError(
             f"the API token from {source} is too short ({len(token)} characters, "

@@ -7,30 +7,20 @@ import json
 from pathlib import Path
 
 import pytest
+from farmcli import run
 from kernel_fixtures import KernelBuildEnv
 from sqlalchemy import select
 
 from farm.build import KernelArtifacts
-from farm.cli import main
 from farm.store import Store
 from farm.store.builds import Build, BuildState
 from farm.store.series import Application, AppliedCommit, Series
 
 
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_build_needs_a_series_or_a_commit(
     farm_toml: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(["build"], capsys)
+    code, _, err = run(capsys, "build")
     assert code == 1
     assert "give either a SERIES id or --commit SHA" in err
     assert "hint: farm build 3 --upto 2" in err
@@ -39,7 +29,7 @@ def test_build_needs_a_series_or_a_commit(
 def test_a_series_never_applied_is_refused_with_the_next_step(
     farm_toml: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(["build", "41", "--upto", "1"], capsys)
+    code, _, err = run(capsys, "build", "41", "--upto", "1")
     assert code == 1
     assert "series 41 has not been applied to a tree" in err
 
@@ -71,10 +61,10 @@ def test_a_series_prefix_builds_its_commit_and_is_recorded(
         session.flush()
         series_id = series.id
 
-    code, _, err = run(["build", str(series_id), "--upto", "2"], capsys)
+    code, _, err = run(capsys, "build", str(series_id), "--upto", "2")
     assert code == 1 and f"series {series_id} has no applied patch 2 (applied: 1)" in err
 
-    code, out, _ = run(["build", str(series_id), "--upto", "0", "--json"], capsys)
+    code, out, _ = run(capsys, "build", str(series_id), "--upto", "0", "--json")
     assert code == 0
     result = json.loads(out)
     assert result["cached"] is True and result["build_id"] == soak_kernel.build_id
