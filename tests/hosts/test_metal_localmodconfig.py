@@ -34,6 +34,7 @@ from farm.hosts.remote import RemoteHost
 
 pytestmark = [
     pytest.mark.slow, pytest.mark.kernel, pytest.mark.qemu, pytest.mark.metal,
+    pytest.mark.timeout(3 * 3600),  # the clean build alone, beside nothing else
     pytest.mark.skipif(
         os.environ.get("FARM_TEST_LOCALMODCONFIG") != "1",
         reason="a clean localmodconfig build takes over an hour here: FARM_TEST_LOCALMODCONFIG=1",
