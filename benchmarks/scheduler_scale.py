@@ -13,7 +13,8 @@ After a warm-up (every run soaking), the measurement window gives:
 - step_latency_p99_seconds: how late a soak step started: from its due time (the
   ETA its message was sent with when the previous step committed, i.e. run_progress's
   due_at) to the moment a worker began it, as each worker logs it (99th percentile;
-  the median and the maximum beside it);
+  the median and the maximum beside it); sample_gap_over_interval_p99_seconds is the
+  older, looser figure: a run's consecutive samples' distance less the interval;
 - lost_steps: runs no longer stepped at the end (no sample within an overdue period
   and two intervals of the end: a step lost for good, which the reconciler failed to
   re-drive), and runs that ended although they were to soak past the end;
@@ -126,10 +127,21 @@ def scrape(port: int) -> None:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read()
 
 
-def samples_since(store: Store, since: float) -> int:
+def sample_gaps(store: Store, since: float) -> tuple[int, list[float]]:
+    """How many samples were stored since ``since``, and by how much more than the
+    interval each run's consecutive samples there lie apart (sorted): the lateness
+    plus the step's own time from its sample to its commit."""
     with store.session() as session:
-        count = session.scalar(select(func.count()).select_from(Sample).where(Sample.ts >= since))
-    return int(count or 0)
+        rows = session.execute(
+            select(Sample.run_id, Sample.ts).where(Sample.ts >= since).order_by(Sample.id)
+        ).all()
+    last: dict[int | None, float] = {}
+    gaps = []
+    for run_id, ts in rows:
+        if run_id in last:
+            gaps.append(max(0.0, ts - last[run_id] - INTERVAL))
+        last[run_id] = ts
+    return len(rows), sorted(gaps)
 
 
 LATE = re.compile(rb"step \d+ started (-?\d+\.\d+) s after due")
@@ -225,7 +237,7 @@ def run(args: argparse.Namespace, root: Path, url: str | None) -> dict[str, obje
             time.sleep(15)
         wall, cpu = time.time() - start, cpu_seconds(controller) - cpu0
         wcpu = cpu_seconds(worker_pids) - wcpu0
-        steps, late = samples_since(store, start), lateness(local, workers, offsets)
+        (steps, gaps), late = sample_gaps(store, start), lateness(local, workers, offsets)
         grace = config.scheduler.overdue_seconds + 2 * INTERVAL
         lost = stalled(store, time.time(), grace) + ended(store)
         redriven = sum(local.log(n).count("reconciler: re-driving") for n in local.procs)
@@ -239,6 +251,7 @@ def run(args: argparse.Namespace, root: Path, url: str | None) -> dict[str, obje
         "step_latency_p99_seconds": percentile(late, 0.99),
         "step_latency_p50_seconds": percentile(late, 0.50),
         "step_latency_max_seconds": percentile(late, 1.0),
+        "sample_gap_over_interval_p99_seconds": percentile(gaps, 0.99),
         "lost_steps": lost,
         "redriven_steps": redriven,
         "worker_cpu_fraction": round(wcpu / wall, 3),

@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """The only module that defines Celery tasks.
 
-``farm.advance(run_id, tick)`` takes one step of a run under the host's lease and
-schedules the next one; ``farm.reconcile()`` (beat) re-drives runs whose step was lost
-and advances open bisections (farm.scheduler.bisecting).
+``farm.advance(run_id, tick, host=...)`` takes one step of a run under the host's lease
+and schedules the next one (the sender names the host, so a step reads nothing before
+its lease; each logs how late it started); ``farm.reconcile()`` (beat) re-drives runs
+whose step was lost and advances open bisections (farm.scheduler.bisecting).
 Tasks stay short: the longest is one build step; a 12 h soak is thousands of steps.
 """
 
