@@ -10,13 +10,20 @@ After a warm-up (every run soaking), the measurement window gives:
 - controller_cpu_fraction: CPU seconds of beat + API + exporter per wall second (the
   workers, which would run on the worker machines, are not counted);
 - steps_per_second: soak samples stored per second;
-- step_latency_p99_seconds: how late a step ran: the gap between a run's consecutive
-  samples, less the interval (99th percentile);
+- step_latency_p99_seconds: how late a soak step started: from its due time (the
+  ETA its message was sent with when the previous step committed, i.e. run_progress's
+  due_at) to the moment a worker began it, as each worker logs it (99th percentile;
+  the median and the maximum beside it); sample_gap_over_interval_p99_seconds is the
+  older, looser figure: a run's consecutive samples' distance less the interval;
 - lost_steps: runs no longer stepped at the end (no sample within an overdue period
   and two intervals of the end: a step lost for good, which the reconciler failed to
-  re-drive);
+  re-drive), and runs that ended although they were to soak past the end;
 - redriven_steps: steps the reconciler sent again because they were overdue (a lost
-  message, or workers too far behind).
+  message, or workers too far behind);
+- worker_cpu_fraction and worker_cpu_ms_per_step: what the `farm worker` processes
+  cost, in cores and per stored sample (where the limit of one machine lies);
+- load_average: the machine's 1-minute load at the start and the end of the window
+  (other work on the machine shows there).
 
     .venv/bin/python benchmarks/scheduler_scale.py --hosts 1000 --seconds 120 --json
     .venv/bin/python benchmarks/scheduler_scale.py --hosts 1000 --database postgresql
@@ -28,6 +35,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -43,7 +51,7 @@ from farm.scheduler.api import queue_run
 from farm.scheduler.app import get_app
 from farm.services import LocalPostgres, LocalServices, free_port
 from farm.store import Store
-from farm.store.runs import Run, RunKind, RunState
+from farm.store.runs import TERMINAL, Run, RunKind, RunState
 from farm.store.samples import Sample
 
 INTERVAL = 10.0
@@ -119,20 +127,49 @@ def scrape(port: int) -> None:
         urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read()
 
 
-def lateness(store: Store, since: float) -> tuple[int, list[float]]:
-    """How many samples were stored since ``since``, and how late each step after a
-    run's first one there came (sorted)."""
+def sample_gaps(store: Store, since: float) -> tuple[int, list[float]]:
+    """How many samples were stored since ``since``, and by how much more than the
+    interval each run's consecutive samples there lie apart (sorted): the lateness
+    plus the step's own time from its sample to its commit."""
     with store.session() as session:
         rows = session.execute(
             select(Sample.run_id, Sample.ts).where(Sample.ts >= since).order_by(Sample.id)
         ).all()
-    last: dict[int, float] = {}
-    late = []
+    last: dict[int | None, float] = {}
+    gaps = []
     for run_id, ts in rows:
         if run_id in last:
-            late.append(max(0.0, ts - last[run_id] - INTERVAL))
+            gaps.append(max(0.0, ts - last[run_id] - INTERVAL))
         last[run_id] = ts
-    return len(rows), sorted(late)
+    return len(rows), sorted(gaps)
+
+
+LATE = re.compile(rb"step \d+ started (-?\d+\.\d+) s after due")
+
+
+def lateness(local: LocalServices, workers: list[str], offsets: dict[str, int]) -> list[float]:
+    """How late each step started since ``offsets`` in the workers' logs (sorted)."""
+    late = []
+    for name in workers:
+        with (local.log_dir / f"{name}.log").open("rb") as log:
+            log.seek(offsets[name])
+            late += [max(0.0, float(m[1])) for m in LATE.finditer(log.read())]
+    return sorted(late)
+
+
+def log_sizes(local: LocalServices, names: list[str]) -> dict[str, int]:
+    return {name: (local.log_dir / f"{name}.log").stat().st_size for name in names}
+
+
+def ended(store: Store) -> int:
+    """Runs that ended: every run of the benchmark soaks past its end."""
+    with store.session() as session:
+        count = session.scalar(select(func.count()).select_from(Run).where(Run.state.in_(TERMINAL)))
+    return int(count or 0)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return round(values[int(q * (len(values) - 1))], 2) if values else None
 
 
 def stalled(store: Store, end: float, grace: float) -> int:
@@ -169,9 +206,10 @@ def run(args: argparse.Namespace, root: Path, url: str | None) -> dict[str, obje
     with LocalServices(path, root / "logs") as local:
         config = config.model_copy(update={"broker_url": local.broker_url})
         get_app(config)
-        for w in range(args.workers):
+        workers = [f"worker-{w}" for w in range(args.workers)]
+        for w, worker in enumerate(workers):
             mine = names[w :: args.workers]
-            local.start_worker(f"worker-{w}", hosts=mine, concurrency=args.concurrency)
+            local.start_worker(worker, hosts=mine, concurrency=args.concurrency)
         local.start_beat()
         exporter_port = free_port()
         controller = [local.procs["beat"].pid, *start_edges(local, root, exporter_port)]
@@ -190,13 +228,18 @@ def run(args: argparse.Namespace, root: Path, url: str | None) -> dict[str, obje
         while soaking(store) < args.hosts and time.monotonic() < deadline:
             time.sleep(2)
         progress(f"{soaking(store)} of {args.hosts} runs soaking; measuring {args.seconds:.0f} s")
+        worker_pids = [local.procs[w].pid for w in workers]
+        offsets, load0 = log_sizes(local, workers), os.getloadavg()[0]
         start, cpu0 = time.time(), cpu_seconds(controller)
+        wcpu0 = cpu_seconds(worker_pids)
         while time.time() < start + args.seconds:
             scrape(exporter_port)
             time.sleep(15)
         wall, cpu = time.time() - start, cpu_seconds(controller) - cpu0
-        steps, late = lateness(store, start)
-        lost = stalled(store, time.time(), config.scheduler.overdue_seconds + 2 * INTERVAL)
+        wcpu = cpu_seconds(worker_pids) - wcpu0
+        (steps, gaps), late = sample_gaps(store, start), lateness(local, workers, offsets)
+        grace = config.scheduler.overdue_seconds + 2 * INTERVAL
+        lost = stalled(store, time.time(), grace) + ended(store)
         redriven = sum(local.log(n).count("reconciler: re-driving") for n in local.procs)
     store.dispose()
     return {
@@ -205,9 +248,16 @@ def run(args: argparse.Namespace, root: Path, url: str | None) -> dict[str, obje
         "seconds": round(wall),
         "controller_cpu_fraction": round(cpu / wall, 3),
         "steps_per_second": round(steps / wall, 1),
-        "step_latency_p99_seconds": round(late[int(0.99 * (len(late) - 1))], 2) if late else None,
+        "step_latency_p99_seconds": percentile(late, 0.99),
+        "step_latency_p50_seconds": percentile(late, 0.50),
+        "step_latency_max_seconds": percentile(late, 1.0),
+        "sample_gap_over_interval_p99_seconds": percentile(gaps, 0.99),
         "lost_steps": lost,
         "redriven_steps": redriven,
+        "worker_cpu_fraction": round(wcpu / wall, 3),
+        "worker_cpu_ms_per_step": round(1000 * wcpu / steps, 2) if steps else None,
+        "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)],
+        "concurrency": args.concurrency or "farm's default",
     }
 
 
@@ -221,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=120, help="measurement window")
     parser.add_argument("--warmup", type=float, default=300, help="at most, to start the runs")
     parser.add_argument("--workers", type=int, default=2, help="`farm worker` processes")
-    parser.add_argument("--concurrency", type=int, default=32, help="threads per worker")
+    parser.add_argument(
+        "--concurrency", type=int, default=0, help="threads per worker (default: farm's)"
+    )
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)

@@ -102,6 +102,9 @@ class SchedulerConfig(BaseModel):
     overdue_seconds: float = Field(
         default=30.0, gt=0, description="a run this late past its due time is re-driven"
     )
+    redrive_per_beat: int = Field(
+        default=200, gt=0, description="at most this many overdue steps re-driven per beat"
+    )
     visibility_timeout: float = Field(
         default=3600.0,
         gt=0,

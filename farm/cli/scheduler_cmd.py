@@ -22,14 +22,16 @@ from farm.cli.common import (
 @click.command()
 @click.option("--hosts", help="Comma-separated hosts whose queues to serve (default: all).")
 @click.option("--name", default=None, help="Worker name (default: farm-<hostname>).")
-@click.option("--concurrency", type=int, default=0, help="Threads (default: hosts + 1).")
+@click.option(
+    "--concurrency", type=int, default=0, help="Threads (default: hosts + 1; 4 for all sim hosts)."
+)
 @log_level_option
 @click.pass_context
 def worker(
     ctx: click.Context, hosts: str | None, name: str | None, concurrency: int, log_level: str
 ) -> None:
     """Run a Celery worker serving the queues of the given hosts and the control queue."""
-    from farm.scheduler.app import CONTROL_QUEUE, get_app, queue_for
+    from farm.scheduler.app import CONTROL_QUEUE, default_concurrency, get_app, queue_for
     from farm.scheduler.workers import serving
 
     config = get_config(ctx)
@@ -49,7 +51,7 @@ def worker(
             [
                 "worker",
                 "--pool=threads",
-                f"--concurrency={concurrency or len(names) + 1}",
+                f"--concurrency={concurrency or default_concurrency(config, names)}",
                 f"--queues={','.join(queues)}",
                 f"--hostname={worker_name}",
                 f"--loglevel={log_level.upper()}",

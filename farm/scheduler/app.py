@@ -49,6 +49,18 @@ def queue_for(host: str) -> str:
     return f"farm.host.{host}"
 
 
+SIM_THREADS = 4
+
+
+def default_concurrency(config: FarmConfig, hosts: list[str]) -> int:
+    """A worker's threads: one per host, whose steps mostly wait on SSH, QEMU and
+    builds; a few for all its simulated hosts together, whose steps are answered in
+    this process and only burn CPU (more threads would only queue for the GIL and the
+    database's write lock, making every step slower); one for the control queue."""
+    simulated = sum(1 for host in hosts if config.host(host).kind == "sim")
+    return len(hosts) - simulated + min(simulated, SIM_THREADS) + 1
+
+
 def create_app(config: FarmConfig) -> Celery:
     from kombu.transport import redis as kombu_redis
 
@@ -91,7 +103,11 @@ def schedule(run_id: int, host: str, tick: int, delay: float) -> bool:
     tasks loaded). A broker that is down is not fatal: the reconciler re-drives."""
     try:
         current_app.send_task(
-            "farm.advance", (run_id, tick), queue=queue_for(host), countdown=max(0.0, delay)
+            "farm.advance",
+            (run_id, tick),
+            {"host": host},
+            queue=queue_for(host),
+            countdown=max(0.0, delay),
         )
     except (KombuError, OSError, RedisError) as exc:
         log.warning("run %s: next step not queued (%s); the reconciler will re-drive", run_id, exc)

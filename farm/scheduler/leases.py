@@ -24,7 +24,7 @@ import redis
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from farm.errors import InfraError
+from farm.errors import FarmBug, InfraError
 from farm.store import Store
 from farm.store.samples import HostState
 
@@ -62,15 +62,20 @@ def ensure_host_row(store: Store, host: str) -> None:
 
 
 def bump_fence(store: Store, host: str) -> int:
-    ensure_host_row(store, host)
-    with store.session() as session:
-        fence = session.execute(
-            update(HostState)
-            .where(HostState.host == host)
-            .values(fence=HostState.fence + 1)
-            .returning(HostState.fence)
-        ).scalar_one()
-    return int(fence)
+    """The host's next fence: one UPDATE (a step's every lease takes one); the host's
+    row is created the first time only."""
+    for _ in range(2):
+        with store.session() as session:
+            fence = session.execute(
+                update(HostState)
+                .where(HostState.host == host)
+                .values(fence=HostState.fence + 1)
+                .returning(HostState.fence)
+            ).scalar_one_or_none()
+        if fence is not None:
+            return int(fence)
+        ensure_host_row(store, host)
+    raise FarmBug(f"host {host}: no fence row after creating it")
 
 
 class HostLease:

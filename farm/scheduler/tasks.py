@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: Apache-2.0
 """The only module that defines Celery tasks.
 
-``farm.advance(run_id, tick)`` takes one step of a run under the host's lease and
-schedules the next one; ``farm.reconcile()`` (beat) re-drives runs whose step was lost
-and advances open bisections (farm.scheduler.bisecting).
+``farm.advance(run_id, tick, host=...)`` takes one step of a run under the host's lease
+and schedules the next one (the sender names the host, so a step reads nothing before
+its lease; each logs how late it started); ``farm.reconcile()`` (beat) re-drives runs
+whose step was lost and advances open bisections (farm.scheduler.bisecting).
 Tasks stay short: the longest is one build step; a 12 h soak is thousands of steps.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,13 +74,13 @@ def runtime() -> Runtime:
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def advance(self: Any, run_id: int, tick: int) -> None:
+def advance(self: Any, run_id: int, tick: int, host: str | None = None) -> None:
+    started = time.time()
     rt = runtime()
-    with rt.store.session() as session:
-        run = session.get(Run, run_id)
-        host_name = run.host if run else None
+    host_name = host or _host_of(rt.store, run_id)  # the sender names it: no read
     if host_name is None:
         return
+    _log_start(run_id, tick, self.request.eta, started)
     lease = HostLease(rt.client, rt.store, host_name, rt.config.scheduler.lease_seconds)
     if not lease.acquire():
         # Someone else acts on the host now; try again shortly (a duplicate will drop).
@@ -98,12 +101,33 @@ def advance(self: Any, run_id: int, tick: int) -> None:
         schedule(followup, host, 0, 0.0)
 
 
+def _host_of(store: Store, run_id: int) -> str | None:
+    with store.session() as session:
+        run = session.get(Run, run_id)
+        return run.host if run else None
+
+
+def _log_start(run_id: int, tick: int, eta: str | dt.datetime | None, started: float) -> None:
+    """A step sent with a delay says how late it started: its due time (the message's
+    ETA, set when the previous step committed) to the moment a worker began it."""
+    if eta is None:
+        log.info("run %s: step %s started", run_id, tick)
+        return
+    due = eta if isinstance(eta, dt.datetime) else dt.datetime.fromisoformat(eta)
+    late = started - due.timestamp()
+    log.info("run %s: step %s started %.3f s after due", run_id, tick, late)
+
+
 @shared_task(name="farm.reconcile", acks_late=True)  # type: ignore[untyped-decorator]
 def reconcile() -> int:
     from farm.scheduler.api import advance_bisections
     from farm.scheduler.reconciler import redrive
 
     rt = runtime()
-    queued = redrive(rt.store, rt.config, schedule)
+    try:
+        queued = redrive(rt.store, rt.config, rt.client, schedule)
+    except InfraError as exc:  # the broker's Redis is away: the next beat tries again
+        log.warning("%s", exc)
+        queued = 0
     advance_bisections(rt.config, rt.store)  # start, feed and plan open bisections
     return queued

@@ -135,6 +135,10 @@ class SimTransport(Transport):
             "\n".join(f"{k}: {v} kB" for k, v in meminfo.items()),
         ]
         pulse = next((self._pulse(d) for d in data["loads"] if command == sample_command(d)), None)
+        # The command's other sections (the mm families, the memcg) answer empty, as on
+        # a kernel without them; the pulse, when asked, comes last.
+        asked = command.count(f"echo {SEPARATOR}") + 1 - (pulse is not None)
+        sections += [""] * (asked - len(sections))
         if pulse is not None:
             sections.append(pulse)
         return f"\n{SEPARATOR}\n".join(sections) + "\n"

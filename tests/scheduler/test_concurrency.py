@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 import pytest
+import redis
 from dbfixtures import Postgres
 from sqlalchemy import select, update
 
@@ -79,7 +80,7 @@ def at_once(*actions: Callable[[], object]) -> list[object]:
 
 
 def test_two_reconcilers_at_once_queue_each_overdue_run_once(
-    config: FarmConfig, store: Store
+    config: FarmConfig, store: Store, broker: redis.Redis[bytes]
 ) -> None:
     """Two controllers' beats re-drive the same overdue runs: each run is queued by
     one of them, never by both (a doubled step is dropped by its tick, but a doubled
@@ -88,10 +89,11 @@ def test_two_reconcilers_at_once_queue_each_overdue_run_once(
     controllers = [Store(store.url), Store(store.url)]
     for round_ in range(5):
         with store.session() as session:
-            session.execute(update(RunProgress).values(due_at=time.time() - 120))
+            # each round a new step of every run is overdue
+            session.execute(update(RunProgress).values(due_at=time.time() - 120, tick=round_))
         sent: list[int] = []
         record = partial(sent_to, sent)
-        queued = at_once(*(partial(redrive, c, config, record) for c in controllers))
+        queued = at_once(*(partial(redrive, c, config, broker, record) for c in controllers))
 
         assert sorted(sent) == runs, f"round {round_}"
         assert sum(q for q in queued if isinstance(q, int)) == len(runs)
@@ -100,7 +102,7 @@ def test_two_reconcilers_at_once_queue_each_overdue_run_once(
 
 
 def test_the_reconciler_leaves_alone_a_run_whose_step_is_committing(
-    config: FarmConfig, store: Store
+    config: FarmConfig, store: Store, broker: redis.Redis[bytes]
 ) -> None:
     """A worker commits a step while the beat looks: the beat neither waits for the
     worker nor queues the step the worker is finishing."""
@@ -116,7 +118,7 @@ def test_the_reconciler_leaves_alone_a_run_whose_step_is_committing(
             .where(RunProgress.run_id == committing, RunProgress.tick == 0)
             .values(tick=1, due_at=time.time() + 10)
         )
-        queued = redrive(beat, config, partial(sent_to, sent))
+        queued = redrive(beat, config, broker, partial(sent_to, sent))
 
     assert (queued, sent) == (1, [idle])
     beat.dispose()
