@@ -2,9 +2,11 @@
 """The only module that defines Celery tasks.
 
 ``farm.advance(run_id, tick)`` takes one step of a run under the host's lease and
-schedules the next one; ``farm.reconcile()`` (beat) re-drives runs whose step was lost
-and advances open bisections (farm.scheduler.bisecting).
-Tasks stay short: the longest is one build step; a 12 h soak is thousands of steps.
+schedules the next one; ``farm.build(build_id)`` builds a kernel on a build worker,
+under no host's lease (farm.scheduler.builds); ``farm.reconcile()`` (beat) re-drives
+runs whose step was lost and advances open bisections (farm.scheduler.bisecting).
+Tasks stay short but a build (minutes, on the build queue only); a 12 h soak is
+thousands of steps.
 """
 
 from __future__ import annotations
@@ -96,6 +98,16 @@ def advance(self: Any, run_id: int, tick: int) -> None:
         schedule(run_id, host_name, *result)
     for followup, host in ctx.followups:  # a health check the step queued
         schedule(followup, host, 0, 0.0)
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    bind=True, name="farm.build", acks_late=True, reject_on_worker_lost=True
+)
+def build(self: Any, build_id: int) -> None:
+    from farm.scheduler import builds
+
+    rt = runtime()
+    builds.run(rt.config, rt.store, build_id, self.request.hostname or "farm")
 
 
 @shared_task(name="farm.reconcile", acks_late=True)  # type: ignore[untyped-decorator]
