@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from farm.build import kconfig
 from farm.build.artifacts import KernelArtifacts, artifacts_dir, cached_build
+from farm.build.tree import file_lock
 from farm.config import FarmConfig
 from farm.errors import FarmBug, FarmError, InfraError, KernelError
 from farm.git import resolve
@@ -100,7 +101,8 @@ def artefacts(config: FarmConfig, store: Store, request: BuildRequest) -> Kernel
         return hit
     row = ask(config, store, request)
     if row.state == BuildState.OK:
-        return fetch(config, store, row, local)
+        with file_lock(local.parent / f".{local.name}.lock"):  # two runs, one fetch
+            return cached_build(local) or fetch(config, store, row, local)
     if row.state == BuildState.FAILED:
         if row.fault == "kernel":
             raise KernelError(row.error or f"{request.commit[:12]} does not build")
