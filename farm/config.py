@@ -408,6 +408,28 @@ class BuildConfig(_Strict):
     )
 
 
+class WorkerConfig(_Strict):
+    """What this machine's ``farm worker`` does besides stepping its hosts' runs
+    (docs/operations.md, "A build worker")."""
+
+    build: bool = Field(
+        default=True,
+        description="serve the build queue: build kernels for any worker's runs "
+        "(false on a machine that only soaks, e.g. a laptop)",
+    )
+    build_jobs: int = Field(default=0, ge=0, description="make -jN of a build; 0: every core")
+    ccache_dir: Path | None = Field(
+        default=None, description="ccache of the builds; default: the cache directory's ccache"
+    )
+    artefact_address: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.:-]+$",
+        description="USER@HOST[:PORT] where other workers fetch this builder's artefacts "
+        "(rsync over SSH, host key verified); unset: workers on this machine only",
+    )
+    fetch_timeout: float = Field(default=600.0, gt=0, description="seconds per artefact fetch")
+
+
 class ApiConfig(_Strict):
     """``farm api``: the alert webhook, the JSON API and the web view.
 
@@ -582,6 +604,7 @@ class FarmConfig(BaseSettings):
     scheduler: SchedulerConfig = SchedulerConfig()
     bisect: BisectConfig = BisectConfig()
     build: BuildConfig = BuildConfig()
+    worker: WorkerConfig = WorkerConfig()
     api: ApiConfig = ApiConfig()
     mail: MailConfig = MailConfig()
     report: ReportConfig = ReportConfig()

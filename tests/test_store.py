@@ -23,7 +23,7 @@ from farm.store.base import make_engine, upgrade
 from farm.store.runs import Crash, Run, RunKind
 from farm.store.series import Application, Patch, Series
 
-HEAD = "0005"  # the newest migration
+HEAD = "0006"  # the newest migration
 
 
 def test_migrations_create_exactly_the_models(store: Store) -> None:

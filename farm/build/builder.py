@@ -160,6 +160,8 @@ def build_kernel(
     cache_dir: Path | None = None,
     sandbox: Sandbox | None = None,
     base: kconfig.BaseConfig | None = None,
+    jobs: int = 0,
+    ccache_dir: Path | None = None,
 ) -> KernelArtifacts:
     """Build ``commit`` of the git repository ``tree`` with ``fragment`` on ``base``
     (default tinyconfig; a host's reduced config or a given file, kconfig.BaseConfig).
@@ -167,7 +169,8 @@ def build_kernel(
     Returns the artefacts (``cached`` when an earlier build is reused). A tree that does
     not build raises KernelError naming the first error; our failures raise InfraError.
     ``cache_dir`` (default ``$FARM_CACHE_DIR``) holds the worktree, output directories
-    and ccache. ``sandbox`` confines make (farm.build.sandbox.for_config(config); by
+    and (unless ``ccache_dir`` says where) ccache; make runs with ``jobs`` (0: a job
+    per core). ``sandbox`` confines make (farm.build.sandbox.for_config(config); by
     default it hides the secrets of the configuration in use)."""
     say = progress or (lambda _msg: None)
     sha = resolve(tree, commit)
@@ -184,7 +187,7 @@ def build_kernel(
         if hit := cached_build(final):  # built by another worker while we waited
             return hit
         jail = sandbox or default_sandbox(data_dir)
-        request = _Request(sha, fragment, options, base, cfg_hash)
+        request = _Request(sha, fragment, options, base, cfg_hash, jobs, ccache_dir)
         return _build_locked(tree, request, cache, final, jail, say)
 
 
@@ -198,6 +201,8 @@ def check_each_patch(
     sandbox: Sandbox | None = None,
     cache_dir: Path | None = None,
     base: kconfig.BaseConfig | None = None,
+    jobs: int = 0,
+    ccache_dir: Path | None = None,
 ) -> None:
     """Build every patch of an applied range in order, as 0-day does, each an
     incremental build on the previous one (and a cache hit for a later bisection).
@@ -211,7 +216,8 @@ def check_each_patch(
         try:
             build_kernel(
                 tree, commit, data_dir=data_dir, fragment=fragment, progress=say,
-                sandbox=sandbox, cache_dir=cache_dir, base=base,
+                sandbox=sandbox, cache_dir=cache_dir, base=base, jobs=jobs,
+                ccache_dir=ccache_dir,
             )  # fmt: skip
         except KernelError as exc:
             raise KernelError(
@@ -232,6 +238,8 @@ class _Request:
     options: dict[str, str]
     base: kconfig.BaseConfig
     cfg_hash: str
+    jobs: int = 0
+    ccache: Path | None = None
 
 
 def _build_locked(
@@ -239,7 +247,7 @@ def _build_locked(
 ) -> KernelArtifacts:
     sha, fragment, cfg_hash = request.sha, request.fragment, request.cfg_hash
     work = cache / "build" / _tree_key(tree)
-    env = _make_env(cache, work)
+    env = _make_env(request.ccache or cache / "ccache", work)
     check_toolchain(env)
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():  # an infrastructure failure: its log is replaced by the retry
@@ -255,7 +263,7 @@ def _build_locked(
     try:
         with (staging / "build.log").open("w", buffering=1) as log:  # line-buffered
             make = _Make(src, out, env, jail, build_id, log, release_suffix(sha, cfg_hash))
-            jobs = os.cpu_count() or 1
+            jobs = request.jobs or os.cpu_count() or 1
             meta = BuildMetadata(
                 commit=sha,
                 config_hash=cfg_hash,
@@ -308,14 +316,14 @@ def toolchain(env: dict[str, str], compiler: str = "gcc") -> Toolchain:
     )
 
 
-def _make_env(cache: Path, work: Path) -> dict[str, str]:
+def _make_env(ccache: Path, work: Path) -> dict[str, str]:
     """make's whole environment: none of the worker's (FARM_*, database and broker URLs,
     SSH agent), but its PATH, which says where the toolchain is."""
     return {
         "PATH": os.environ.get("PATH") or _SYSTEM_PATH,
         "HOME": "/nonexistent",
         "LC_ALL": "C",
-        "CCACHE_DIR": str(cache / "ccache"),
+        "CCACHE_DIR": str(ccache),
         "CCACHE_BASEDIR": str(work),
     }
 

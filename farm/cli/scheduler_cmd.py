@@ -23,16 +23,37 @@ from farm.cli.common import (
 @click.option("--hosts", help="Comma-separated hosts whose queues to serve (default: all).")
 @click.option("--name", default=None, help="Worker name (default: farm-<hostname>).")
 @click.option(
-    "--concurrency", type=int, default=0, help="Threads (default: hosts + 1; 4 for all sim hosts)."
+    "--concurrency",
+    type=int,
+    default=0,
+    help="Threads (default: hosts + 1, + 1 to build; 4 for all sim hosts).",
+)
+@click.option(
+    "--build/--no-build",
+    "build",
+    default=None,
+    help="Serve the build queue: build kernels (default: [worker] build, true).",
 )
 @log_level_option
 @click.pass_context
 def worker(
-    ctx: click.Context, hosts: str | None, name: str | None, concurrency: int, log_level: str
+    ctx: click.Context,
+    hosts: str | None,
+    name: str | None,
+    concurrency: int,
+    build: bool | None,
+    log_level: str,
 ) -> None:
-    """Run a Celery worker serving the queues of the given hosts and the control queue."""
-    from farm.scheduler.app import CONTROL_QUEUE, default_concurrency, get_app, queue_for
-    from farm.scheduler.workers import serving
+    """Run a Celery worker serving the queues of the given hosts and the control queue,
+    and the build queue if this machine builds kernels."""
+    from farm.scheduler.app import (
+        BUILD_QUEUE,
+        CONTROL_QUEUE,
+        default_concurrency,
+        get_app,
+        queue_for,
+    )
+    from farm.scheduler.workers import Building, serving
 
     config = get_config(ctx)
     names = (
@@ -42,16 +63,19 @@ def worker(
     )
     for host in names:
         config.host(host)  # a UserError naming the known hosts
-    queues = [CONTROL_QUEUE, *(queue_for(h) for h in names)]
+    builds = config.worker.build if build is None else build
+    queues = [CONTROL_QUEUE, *(queue_for(h) for h in names), *([BUILD_QUEUE] if builds else [])]
+    building = Building(builds, config.worker.artefact_address if builds else None)
     app = get_app(config)
     worker_name = f"{name or 'farm'}@{socket.gethostname()}"
     # Threads: steps mostly wait on SSH and builds; one slow host must not block others.
-    with serving(get_store(ctx), worker_name, names, config.scheduler.heartbeat_seconds):
+    every = config.scheduler.heartbeat_seconds
+    with serving(get_store(ctx), worker_name, names, every, building):
         app.worker_main(
             [
                 "worker",
                 "--pool=threads",
-                f"--concurrency={concurrency or default_concurrency(config, names)}",
+                f"--concurrency={concurrency or default_concurrency(config, names) + builds}",
                 f"--queues={','.join(queues)}",
                 f"--hostname={worker_name}",
                 f"--loglevel={log_level.upper()}",

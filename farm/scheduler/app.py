@@ -26,7 +26,8 @@ Delivery decisions (why a soak survives worker, broker and controller restarts):
   results live in the database.
 - One queue per host (``farm.host.<name>``) routes steps to workers that serve that
   host; the lease, not the queue, guarantees one job per host at a time. The
-  reconciler runs on ``farm.control``.
+  reconciler runs on ``farm.control``. Kernel builds go to ``farm.build``, served
+  only by workers that build (``[worker] build``; farm.scheduler.builds).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from farm.config import FarmConfig, redact
 log = logging.getLogger(__name__)
 
 CONTROL_QUEUE = "farm.control"
+BUILD_QUEUE = "farm.build"
 _app: Celery | None = None
 
 
@@ -111,6 +113,19 @@ def schedule(run_id: int, host: str, tick: int, delay: float) -> bool:
         )
     except (KombuError, OSError, RedisError) as exc:
         log.warning("run %s: next step not queued (%s); the reconciler will re-drive", run_id, exc)
+        return False
+    return True
+
+
+def send_build(build_id: int) -> bool:
+    """Queue the job of build ``build_id`` for the build workers; a broker that is down
+    is not fatal: the runs waiting for it send it again (farm.scheduler.builds)."""
+    try:
+        current_app.send_task("farm.build", (build_id,), queue=BUILD_QUEUE)
+    except (KombuError, OSError, RedisError) as exc:
+        log.warning(
+            "build %s: job not queued (%s); a waiting run will send it again", build_id, exc
+        )
         return False
     return True
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -53,8 +53,12 @@ from farm.store.base import as_utc, utcnow
 from farm.store.runs import TERMINAL, Run, RunKind, RunState
 from farm.store.samples import HostState, KeyCache, RunProgress, Sample, ensure_progress, sample_row
 
+if TYPE_CHECKING:
+    from farm.scheduler.builds import BuildRequest
+
 log = logging.getLogger(__name__)
 
+BUILD_POLL_SECONDS = 5.0  # how often a run in building looks for its kernel
 # What a host that stopped answering looks like; other failures are not silence.
 SILENCE = (HostUnreachable, CommandTimeout)
 Write = Callable[[Session], None]
@@ -256,7 +260,9 @@ def _queued(ctx: Ctx, snap: Snap) -> Outcome:
         )
         barred = host_health.gate(session, ctx.host.name, snap.run.kind)
     if owner not in (None, snap.run.id) or first != snap.run.id or barred:
-        return Outcome(delay=ctx.interval)
+        waiting = Outcome(delay=ctx.interval)
+        _ask_early(ctx, snap, waiting)
+        return waiting
     run_id = snap.run.id
     running = snap.run.details.get("kernel") == "running"
     outcome = Outcome(state=RunState.BOOTING if running else RunState.BUILDING)
@@ -321,44 +327,53 @@ def _tree_of(ctx: Ctx, snap: Snap) -> tuple[Path, Path | None]:
     return configured.path, fragment
 
 
-def _building(ctx: Ctx, snap: Snap) -> Outcome:
-    from farm.build.builder import build_kernel, check_each_patch
-    from farm.build.sandbox import for_config
+def _build_request(ctx: Ctx, snap: Snap, base: BaseConfig) -> BuildRequest:
+    from farm.scheduler.builds import BuildRequest
 
     tree, fragment = _tree_of(ctx, snap)
-    base = _base_config(ctx)
     earlier = _earlier_patches(ctx, snap) if ctx.config.build.check_each_patch else []
-    if earlier:
-        check_each_patch(
-            tree,
-            earlier,
-            data_dir=ctx.config.data_dir,
-            fragment=fragment,
-            sandbox=for_config(ctx.config),
-            progress=lambda msg: log.info("run %s: %s", snap.run.id, msg),
-            base=base,
-        )
-    artifacts = build_kernel(
+    return BuildRequest.of(
         tree,
         snap.run.commit,
-        data_dir=ctx.config.data_dir,
         fragment=fragment,
-        sandbox=for_config(ctx.config),
-        progress=lambda msg: log.info("run %s: build: %s", snap.run.id, msg),
         base=base,
+        earlier=earlier,
+        tree_name=snap.run.details.get("tree"),
     )
+
+
+def _building(ctx: Ctx, snap: Snap) -> Outcome:
+    """Wait for the kernel, built by a build worker (farm.scheduler.builds): a short
+    look each time, so the host's lease is never held while it builds."""
+    from farm.scheduler import builds
+
+    request = _build_request(ctx, snap, _base_config(ctx))
+    artifacts = builds.artefacts(ctx.config, ctx.store, request)
+    if artifacts is None:
+        return Outcome(delay=min(ctx.interval, BUILD_POLL_SECONDS))
     kernel = {"dir": str(artifacts.dir), "release": artifacts.release}
-    return Outcome(
-        state=RunState.BOOTING,
-        progress={"kernel": kernel},
-        writes=[lambda session: _record(session, artifacts.dir)],
-    )
+    return Outcome(state=RunState.BOOTING, progress={"kernel": kernel})
 
 
-def _record(session: Session, directory: Path) -> None:
-    from farm.store.builds import record_build
+def _ask_early(ctx: Ctx, snap: Snap, outcome: Outcome) -> None:
+    """A run waiting for its host asks for its kernel now, once, so that it is built
+    (elsewhere) while the host soaks another run. Not when the host's own config must
+    first be read from it; a failure here is met again in ``building``."""
+    from farm.hosts.kconfig_source import host_base_config, saved_path
+    from farm.scheduler import builds
 
-    record_build(session, directory)
+    host, data_dir = ctx.host.config, ctx.config.data_dir
+    if snap.run.details.get("kernel") == "running" or snap.progress.kernel:
+        return
+    if host.kernel_config.kind == "host" and not saved_path(host, data_dir).exists():
+        return
+    outcome.progress["kernel"] = {"asked": True}
+    try:
+        builds.ask(
+            ctx.config, ctx.store, _build_request(ctx, snap, host_base_config(host, data_dir, None))
+        )
+    except FarmError as exc:
+        log.info("run %s: kernel not asked for early: %s", snap.run.id, exc)
 
 
 def _booting(ctx: Ctx, snap: Snap) -> Outcome:

@@ -3,9 +3,11 @@
 
 ``farm.advance(run_id, tick, host=...)`` takes one step of a run under the host's lease
 and schedules the next one (the sender names the host, so a step reads nothing before
-its lease; each logs how late it started); ``farm.reconcile()`` (beat) re-drives runs
-whose step was lost and advances open bisections (farm.scheduler.bisecting).
-Tasks stay short: the longest is one build step; a 12 h soak is thousands of steps.
+its lease; each logs how late it started); ``farm.build(build_id)`` builds a kernel on a
+build worker, under no host's lease (farm.scheduler.builds); ``farm.reconcile()`` (beat)
+re-drives runs whose step was lost and advances open bisections (farm.scheduler.bisecting).
+Tasks stay short but a build (minutes, on the build queue only); a 12 h soak is
+thousands of steps.
 """
 
 from __future__ import annotations
@@ -116,6 +118,16 @@ def _log_start(run_id: int, tick: int, eta: str | dt.datetime | None, started: f
     due = eta if isinstance(eta, dt.datetime) else dt.datetime.fromisoformat(eta)
     late = started - due.timestamp()
     log.info("run %s: step %s started %.3f s after due", run_id, tick, late)
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    bind=True, name="farm.build", acks_late=True, reject_on_worker_lost=True
+)
+def build(self: Any, build_id: int) -> None:
+    from farm.scheduler import builds
+
+    rt = runtime()
+    builds.run(rt.config, rt.store, build_id, self.request.hostname or "farm")
 
 
 @shared_task(name="farm.reconcile", acks_late=True)  # type: ignore[untyped-decorator]

@@ -33,11 +33,22 @@ class WorkerStatus:
     alive: bool
 
 
-def register(store: Store, name: str, hosts: Sequence[str]) -> None:
+@dataclass(frozen=True)
+class Building:
+    """Whether a worker serves the build queue, and where its artefacts are fetched."""
+
+    builds: bool = False
+    artefact_address: str | None = None
+
+
+def register(
+    store: Store, name: str, hosts: Sequence[str], building: Building = Building()
+) -> None:
     """Record (or re-record, after a restart) the worker and the hosts it serves."""
     with store.session() as session:
         worker = session.get(Worker, name) or Worker(name=name)
         worker.hosts, worker.started_at, worker.heartbeat_at = list(hosts), utcnow(), utcnow()
+        worker.builds, worker.artefact_address = building.builds, building.artefact_address
         session.add(worker)
 
 
@@ -47,9 +58,11 @@ def heartbeat(store: Store, name: str) -> None:
 
 
 @contextmanager
-def serving(store: Store, name: str, hosts: Sequence[str], every: float) -> Iterator[None]:
+def serving(
+    store: Store, name: str, hosts: Sequence[str], every: float, building: Building = Building()
+) -> Iterator[None]:
     """Registered and beating while the body (the worker) runs."""
-    register(store, name, hosts)
+    register(store, name, hosts, building)
     stop = threading.Event()
 
     def loop() -> None:

@@ -1,13 +1,20 @@
 # SPDX-License-Identifier: Apache-2.0
-"""The table of kernel builds: one row per (commit, config hash)."""
+"""The table of kernel builds: one row per (commit, config hash).
+
+A build is its own job (farm.scheduler.builds): a run that needs a kernel inserts the
+row ``requested`` with what to build (``request``), the unique key making it the only
+one; a build worker claims it (``building``, ``builder``) and leaves it ``ok`` with the
+artefacts' directory on its machine and their sha256 (``files``), or ``failed``.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Enum, String, Text, UniqueConstraint, select
+from sqlalchemy import JSON, Enum, String, Text, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from farm.build.artifacts import BuildMetadata
@@ -15,6 +22,7 @@ from farm.store.base import Base, utcnow
 
 
 class BuildState(enum.StrEnum):
+    REQUESTED = "requested"
     BUILDING = "building"
     OK = "ok"
     FAILED = "failed"
@@ -40,6 +48,9 @@ class Build(Base):
     incremental: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(Text)
     fault: Mapped[str | None] = mapped_column(String(8))
+    builder: Mapped[str | None] = mapped_column(String(128), doc="the worker that built it")
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, doc="what to build")
+    files: Mapped[dict[str, str] | None] = mapped_column(JSON, doc="artefact name: sha256")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

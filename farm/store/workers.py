@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, String
+from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from farm.store.base import Base, utcnow
@@ -23,3 +23,7 @@ class Worker(Base):
     hosts: Mapped[list[str]] = mapped_column(JSON, default=list)
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    builds: Mapped[bool] = mapped_column(default=False, doc="serves the build queue")
+    artefact_address: Mapped[str | None] = mapped_column(
+        Text, doc="USER@HOST[:PORT] other workers fetch its builds from"
+    )
