@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -23,16 +24,31 @@ from farm.cli.common import (
 @click.option("--hosts", help="Comma-separated hosts whose queues to serve (default: all).")
 @click.option("--name", default=None, help="Worker name (default: farm-<hostname>).")
 @click.option("--concurrency", type=int, default=0, help="Threads (default: hosts + 1).")
+@click.option(
+    "--join",
+    "token_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Serve the farm of this join token (farm join-token): its broker and database.",
+)
 @log_level_option
 @click.pass_context
 def worker(
-    ctx: click.Context, hosts: str | None, name: str | None, concurrency: int, log_level: str
+    ctx: click.Context,
+    hosts: str | None,
+    name: str | None,
+    concurrency: int,
+    token_file: Path | None,
+    log_level: str,
 ) -> None:
     """Run a Celery worker serving the queues of the given hosts and the control queue."""
     from farm.scheduler.app import CONTROL_QUEUE, get_app, queue_for
     from farm.scheduler.workers import serving
 
     config = get_config(ctx)
+    if token_file is not None:
+        from farm.scheduler.join import joined, read_token
+
+        config = ctx.find_root().obj["config"] = joined(config, read_token(token_file))
     names = (
         [h.strip() for h in hosts.split(",") if h.strip()]
         if hosts
