@@ -12,7 +12,7 @@ from farmcli import run
 
 from farm.config import load_config
 from farm.errors import UserError
-from farm.scheduler.join import joined, read_token
+from farm.scheduler.join import joined, read_token, token_for
 
 DB_PASSWORD = "db-s3cret-Pw"
 BROKER_PASSWORD = "broker-s3cret-Pw"
@@ -72,12 +72,19 @@ def test_services_on_an_address_other_machines_reach_need_no_address(
 ) -> None:
     monkeypatch.setenv("FARM_BROKER_URL", "redis://:pw@redis.lab.example:6379/0")
     monkeypatch.setenv("FARM_DATABASE_URL", "postgresql+psycopg://farm:pw@[fd00::1]:5432/farm")
-    from farm.scheduler.join import token_for
 
     token = token_for(load_config(controller), None)
 
     assert token.broker_url == "redis://:pw@redis.lab.example:6379/0"
     assert token.database_url == "postgresql+psycopg://farm:pw@[fd00::1]:5432/farm"
+
+
+def test_an_ipv6_controller_address_is_bracketed_in_the_urls(controller: Path) -> None:
+
+    token = token_for(load_config(controller), "fd00::1")
+
+    assert token.broker_url == f"redis://:{BROKER_PASSWORD}@[fd00::1]:6379/0"
+    assert token.database_url == f"postgresql+psycopg://farm:{DB_PASSWORD}@[fd00::1]:5432/farm"
 
 
 def test_a_loopback_service_without_an_address_is_refused_with_the_option_to_use(
