@@ -56,7 +56,9 @@ class LocalServices:
 
     With ``broker``, that broker is used and no Redis is started. ``redis_dir`` keeps
     Redis's files (default: a temporary directory removed at the end). Without a
-    ``config_path`` the children read the configuration as farm does by default."""
+    ``config_path`` the children read the configuration as farm does by default.
+    ``bind`` is the address Redis listens on (loopback unless a test network needs
+    another)."""
 
     def __init__(
         self,
@@ -66,8 +68,10 @@ class LocalServices:
         redis_persist: bool = False,
         broker: str | None = None,
         redis_dir: Path | None = None,
+        bind: str = "127.0.0.1",
     ) -> None:
         self.config_path = config_path
+        self.bind = bind
         self.log_dir = log_dir
         self.redis_persist = redis_persist
         self.broker = broker
@@ -79,7 +83,7 @@ class LocalServices:
 
     @property
     def broker_url(self) -> str:
-        return self.broker or f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        return self.broker or f"redis://:{self.password}@{self.bind}:{self.port}/0"
 
     def env(self) -> dict[str, str]:
         env = {**os.environ, "FARM_BROKER_URL": self.broker_url, "PYTHONUNBUFFERED": "1"}
@@ -100,17 +104,17 @@ class LocalServices:
         conf = self.redis_dir / "redis.conf"
         conf.touch(mode=0o600)
         conf.write_text(f"requirepass {self.password}\n")
-        argv = [server, str(conf), "--bind", "127.0.0.1", "--port", str(self.port)]
+        argv = [server, str(conf), "--bind", self.bind, "--port", str(self.port)]
         self._spawn("redis", [*argv, "--dir", str(self.redis_dir), *persist])
         deadline = time.monotonic() + 20
-        client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password)
+        client = redis.Redis(host=self.bind, port=self.port, password=self.password)
         while time.monotonic() < deadline:
             try:
                 if client.ping():
                     return
             except redis.RedisError:
                 time.sleep(0.1)
-        raise InfraError(f"redis-server did not answer on 127.0.0.1:{self.port} within 20 s")
+        raise InfraError(f"redis-server did not answer on {self.bind}:{self.port} within 20 s")
 
     def stop_redis(self) -> None:
         self.stop("redis")
@@ -196,14 +200,18 @@ class LocalServices:
 class LocalPostgres:
     """``with LocalPostgres() as pg:`` runs a private PostgreSQL cluster in a temporary
     directory (initdb + pg_ctl from Debian's ``postgresql``; no system service), listening
-    on ``host`` (loopback by default) on a free port, with a random superuser password.
+    on ``host`` (loopback by default) on a free port, with a random superuser password;
+    ``clients`` (a network, e.g. ``10.77.0.0/24``) may connect too, with that password.
 
     PostgreSQL refuses to run as root: as root, the server runs as ``run_as`` (Debian's
     ``postgres`` user), through runuser. It is tuned for tests, not durability (no
     fsync): a crash of the machine loses the cluster, which is temporary anyway."""
 
-    def __init__(self, *, host: str = "127.0.0.1", run_as: str = "postgres") -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", clients: str | None = None, run_as: str = "postgres"
+    ) -> None:
         self.host = host
+        self.clients = clients
         self.port = free_port()
         self.user = "farm"
         self.password = secrets.token_hex(16)
@@ -236,6 +244,9 @@ class LocalPostgres:
              "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"]
         )  # fmt: skip
         pwfile.unlink()
+        if self.clients:  # initdb lets in loopback only
+            with (data / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {self.clients} scram-sha-256\n")
         options = (
             f"-c listen_addresses={self.host} -c port={self.port} "
             f"-c unix_socket_directories={self.root} -c max_connections=300 "

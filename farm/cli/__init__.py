@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "down": "farm.cli.up_cmd:down",
     "exporter": "farm.cli.metrics_cmd:exporter",
     "hosts": "farm.cli.hosts_cmd:hosts",
+    "join-token": "farm.cli.join_cmd:join_token",
     "logs": "farm.cli.scheduler_cmd:logs",
     "netconsole": "farm.cli.netconsole_cmd:netconsole",
     "report": "farm.cli.report_cmd:report",

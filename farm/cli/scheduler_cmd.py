@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -34,6 +35,12 @@ from farm.cli.common import (
     default=None,
     help="Serve the build queue: build kernels (default: [worker] build, true).",
 )
+@click.option(
+    "--join",
+    "token_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Serve the farm of this join token (farm join-token): its broker and database.",
+)
 @log_level_option
 @click.pass_context
 def worker(
@@ -42,6 +49,7 @@ def worker(
     name: str | None,
     concurrency: int,
     build: bool | None,
+    token_file: Path | None,
     log_level: str,
 ) -> None:
     """Run a Celery worker serving the queues of the given hosts and the control queue,
@@ -56,6 +64,10 @@ def worker(
     from farm.scheduler.workers import Building, serving
 
     config = get_config(ctx)
+    if token_file is not None:
+        from farm.scheduler.join import joined, read_token
+
+        config = ctx.find_root().obj["config"] = joined(config, read_token(token_file))
     names = (
         [h.strip() for h in hosts.split(",") if h.strip()]
         if hosts

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, or_, select
 
 from farm.config import FarmConfig
 from farm.scheduler.api import status_of
+from farm.scheduler.workers import live_workers_by_host
 from farm.scheduler.workers import statuses as worker_statuses
 from farm.store import Store
 from farm.store.base import utcnow
@@ -34,6 +35,10 @@ def farm_status(config: FarmConfig, store: Store, *, include_recent: bool) -> di
             status_of(r).to_json()
             for r in session.scalars(select(Run).where(condition).order_by(Run.id))
         ]
+    workers = worker_statuses(store, config.scheduler.heartbeat_seconds)
+    served = live_workers_by_host(workers)
+    for run in runs:  # waits for a worker that is gone: killed, or its machine cut off
+        run["lost_contact"] = run["state"] not in TERMINAL and served.get(run["host"]) == []
     hosts = []
     for host in config.hosts:
         state = states.get(host.name)
@@ -46,11 +51,10 @@ def farm_status(config: FarmConfig, store: Store, *, include_recent: bool) -> di
                 "last_contact_seconds_ago": round(now - last_ok, 1) if last_ok else None,
                 "run": state.run_id if state else None,
                 "health": str(healths.get(host.name, Health.UNKNOWN)),
+                "workers": served.get(host.name, []),
             }
         )
-    every = config.scheduler.heartbeat_seconds
-    workers = [asdict(w) for w in worker_statuses(store, every)]
-    return {"hosts": hosts, "workers": workers, "runs": runs}
+    return {"hosts": hosts, "workers": [asdict(w) for w in workers], "runs": runs}
 
 
 def render(data: dict[str, Any]) -> None:
@@ -60,7 +64,7 @@ def render(data: dict[str, Any]) -> None:
     console = Console()
     if not console.is_terminal:  # piped into a file or grep: no 80-column squeeze
         console = Console(width=200)
-    hosts = Table("host", "kind", "health", "up", "last contact", "run", title="hosts")
+    hosts = Table("host", "kind", "health", "up", "last contact", "run", "workers", title="hosts")
     for h in data["hosts"]:
         ago = h["last_contact_seconds_ago"]
         hosts.add_row(
@@ -70,6 +74,7 @@ def render(data: dict[str, Any]) -> None:
             "yes" if h["up"] else "no",
             f"{ago:.0f}s ago" if ago is not None else "never",
             str(h["run"] or "-"),
+            ", ".join(h["workers"]) or "-",
         )
     console.print(hosts)
     if data["workers"]:
@@ -92,7 +97,7 @@ def render(data: dict[str, Any]) -> None:
             r["host"],
             r["load"],
             r["commit"][:12],
-            r["state"],
+            r["state"] + (" (lost contact)" if r["lost_contact"] else ""),
             f"{pct:.0f}%",
             verdict,
         )

@@ -4,7 +4,9 @@
 ``serving(...)`` wraps a `farm worker`'s life: it records the worker and its hosts,
 then refreshes ``heartbeat_at`` from a thread every ``heartbeat_seconds``. A worker
 whose heartbeat is older than three periods is shown as silent by ``farm status``
-(killed, its machine down, or cut off from the database).
+(killed, its machine down, or cut off from the database). A host that workers
+registered but none of them beats any more is out of contact: its runs wait (the
+reconciler keeps their steps queued) until a worker serving it is back.
 """
 
 from __future__ import annotations
@@ -91,3 +93,15 @@ def statuses(store: Store, every: float) -> list[WorkerStatus]:
         ago = (now - as_utc(w.heartbeat_at)).total_seconds()
         out.append(WorkerStatus(w.name, list(w.hosts), round(ago, 1), ago <= 3 * every))
     return out
+
+
+def live_workers_by_host(workers: Sequence[WorkerStatus]) -> dict[str, list[str]]:
+    """Every host a worker registered: the workers serving it that still beat (an empty
+    list when all of them are silent: the farm lost contact with that host)."""
+    serving: dict[str, list[str]] = {}
+    for w in workers:
+        for host in w.hosts:
+            serving.setdefault(host, [])
+            if w.alive:
+                serving[host].append(w.name)
+    return serving

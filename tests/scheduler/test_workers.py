@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -15,11 +16,13 @@ import pytest
 from sqlalchemy import update
 
 from farm.config import FarmConfig, load_config
+from farm.scheduler.api import queue_run
 from farm.scheduler.status import farm_status
 from farm.scheduler.workers import serving, statuses
 from farm.services import LocalServices
 from farm.store import Store
 from farm.store.base import utcnow
+from farm.store.runs import RunKind
 from farm.store.workers import Worker
 
 
@@ -59,6 +62,50 @@ def test_a_worker_that_stopped_beating_is_silent_and_a_restart_re_registers_it(
     with serving(store, "w@laptop-box", ["workstation"], every=10):
         [back] = statuses(store, every=10)
     assert (back.hosts, back.alive) == (["workstation"], True)
+
+
+def test_a_run_whose_host_lost_every_worker_is_out_of_contact_until_one_is_back(
+    config: FarmConfig, store: Store
+) -> None:
+    run_ids = [
+        queue_run(config, store, kind=RunKind.HEALTH, host=host, commit="running",
+                  load="thp-split", soak_seconds=60, send=False)
+        for host in ("laptop", "workstation")
+    ]  # fmt: skip
+    with (
+        serving(store, "a@box1", ["laptop"], every=10),
+        serving(store, "b@box2", ["workstation"], every=10),
+    ):
+        pass
+    with store.session() as session:  # b@box2 has been silent for a minute
+        stale = utcnow() - dt.timedelta(minutes=1)
+        session.execute(update(Worker).where(Worker.name == "b@box2").values(heartbeat_at=stale))
+
+    data = farm_status(config, store, include_recent=False)
+
+    assert {h["name"]: h["workers"] for h in data["hosts"]} == {
+        "laptop": ["a@box1"],
+        "workstation": [],
+    }
+    assert [(r["id"], r["lost_contact"]) for r in data["runs"]] == [
+        (run_ids[0], False),
+        (run_ids[1], True),
+    ]
+    with serving(store, "b@box2", ["workstation"], every=10):  # restarted
+        data = farm_status(config, store, include_recent=False)
+    assert [r["lost_contact"] for r in data["runs"]] == [False, False]
+
+
+def test_a_host_no_worker_ever_served_is_not_out_of_contact(
+    config: FarmConfig, store: Store
+) -> None:
+    queue_run(config, store, kind=RunKind.HEALTH, host="laptop", commit="running",
+              load="thp-split", soak_seconds=60, send=False)  # fmt: skip
+
+    data = farm_status(config, store, include_recent=False)
+
+    assert [h["workers"] for h in data["hosts"]] == [[], []]
+    assert [r["lost_contact"] for r in data["runs"]] == [False]  # queued, waiting for one
 
 
 @pytest.mark.slow  # a real `farm worker`, killed
