@@ -25,7 +25,7 @@ def test_the_shipped_loads_are_valid(config: FarmConfig) -> None:
     assert get_load(config, "kbuild-tmpfs-swap").warmup == 60
     selftests = get_load(config, "mm-selftests").selftests
     assert selftests is not None and selftests.target == "mm"
-    assert {"madv_populate", "khugepaged", "userfaultfd"} <= set(selftests.programs)
+    assert {"madv_populate", "soft-dirty", "userfaultfd"} <= set(selftests.programs)
 
 
 def test_an_unknown_load_names_the_known_ones(config: FarmConfig) -> None:
