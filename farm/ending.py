@@ -27,6 +27,7 @@ class Cause(enum.StrEnum):
     TAINT = "taint"  # the kernel's taint changed
     KERNEL = "kernel"  # the kernel did not build or boot: its own fault
     LOAD = "load"  # the load exited with an error
+    SELFTEST = "selftest"  # a program of the kernel's own selftests failed on the kernel
     INFRA = "infra"  # farm's or the lab's fault
     CONFIG = "config"  # farm's configuration is wrong: a human must act
 
@@ -47,6 +48,7 @@ class Finding(BaseModel):
     rule: str | None = None  # COUNTER: the expectation that failed
     value: float | None = None  # COUNTER: the measured value
     detail: str | None = None  # COUNTER: the values against the baseline, in words
+    test: str | None = None  # SELFTEST, and INFRA for a selftest that skipped: its name
 
 
 class PowerCycle(BaseModel):
@@ -69,6 +71,17 @@ class SoakEvents(BaseModel):
         return [f for f in (self.hang, self.reboot) if f is not None]
 
 
+class SelftestTally(BaseModel):
+    """The kernel selftests a load ran, over its complete rounds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rounds: int = 0
+    ok: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
 class RunEnding(BaseModel):
     """Everything the verdict decided, beside the verdict itself."""
 
@@ -78,6 +91,7 @@ class RunEnding(BaseModel):
     samples: int = 0
     console_tail: list[str] = []  # the console's last words when the load never quiesced
     notes: list[str] = []  # what people may want to know; never a reason to fail
+    selftests: SelftestTally | None = None  # a load with selftests: what they did
 
     def of(self, *causes: Cause) -> list[Finding]:
         return [f for f in self.findings if f.cause in causes]

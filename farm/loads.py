@@ -7,6 +7,9 @@ by default, how long its warm-up is (samples before it are not used for trends),
 to quiesce the host at the end, and which counters must behave (farm.detect.counters).
 Static helper programs (``binaries``) are C files under workers/loads/ that farm
 compiles on the controller and copies to the host, so hosts need no compiler.
+Programs of the kernel's own selftests (``selftests``) are built from the tree under
+test, the same way, after the kernel (farm.build.selftests), and shipped to
+``$FARM_DIR/selftests/``.
 """
 
 from __future__ import annotations
@@ -97,6 +100,24 @@ class Requirement(BaseModel):
         return reason
 
 
+class Selftests(BaseModel):
+    """Programs of tools/testing/selftests/<target> of the tree under test, built static
+    on the controller with that tree's headers. ``mm`` is ``vm`` in trees before 6.3."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    programs: list[str] = Field(min_length=1)
+
+    @field_validator("programs")
+    @classmethod
+    def _program_names(cls, names: list[str]) -> list[str]:
+        for name in names:  # the Makefile's target names; they reach make's command line
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
+                raise ValueError(f"{name!r} is not a selftest program name")
+        return names
+
+
 class Load(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -108,6 +129,7 @@ class Load(BaseModel):
     quiesce: list[str] = []
     requires: list[Requirement] = Field(default=[], description="what the host must have")
     binaries: list[str] = Field(default=[], description="workers/loads/<name>.c to ship")
+    selftests: Selftests | None = Field(default=None, description="built from the tree under test")
     expect: list[Expectation] = []
 
     @field_validator("duration", "warmup", mode="before")

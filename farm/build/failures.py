@@ -42,9 +42,10 @@ _INFRA = (
     (re.compile(r"Cannot allocate memory|virtual memory exhausted"), "out of memory"),
     (re.compile(r"(\S+): (?:command )?not found$"), "a tool is missing"),
     (
-        re.compile(r"fatal error: (gelf|libelf|openssl/\S+)\.h: No such file"),
+        re.compile(r"fatal error: (gelf|libelf|openssl/\S+|sys/capability|numa)\.h: No such file"),
         "a library header is missing",
     ),
+    (re.compile(r"ld: cannot find -l\S+"), "a static library is missing"),
     (re.compile(r"Killed signal terminated program|Terminated$"), "the compiler was killed"),
     (re.compile(r"^bwrap: "), "the build sandbox failed"),
 )

@@ -62,7 +62,7 @@ OPEN = (BisectState.REQUESTED, BisectState.RUNNING)
 INFRA_UNTESTABLE = 2  # INFRA runs without a soak after which a kernel is skipped
 GROWTH = 2.0  # an in-flight uptime is recorded again each time it doubles
 # Findings after which a run says nothing of a counter it did not fail: it never quiesced.
-CUT_SHORT = frozenset(Cause) - {Cause.COUNTER, Cause.TAINT}
+CUT_SHORT = frozenset(Cause) - {Cause.COUNTER, Cause.TAINT, Cause.SELFTEST}
 _STAMP = re.compile(r"^\[\s*([0-9]+\.[0-9]+)\]")  # a console line's kernel timestamp
 
 

@@ -41,12 +41,13 @@ from farm.errors import FarmBug, FarmError, InfraError, KernelError, UserError
 from farm.hosts import laptop
 from farm.hosts.base import CommandTimeout, Host, HostUnreachable, Transport
 from farm.hosts.remote import RemoteHost
-from farm.loads import Load, get_load
+from farm.loads import Load, Selftests, get_load
 from farm.scheduler import console as console_mod
 from farm.scheduler import health as host_health
 from farm.scheduler import notifying
 from farm.scheduler.verdict import decide, hang_finding, reboot_finding
 from farm.soak import load as load_mod
+from farm.soak import selftests as selftests_mod
 from farm.soak.sampler import LoadPulse, Reading, take_sample
 from farm.store import Store
 from farm.store.base import as_utc, utcnow
@@ -234,6 +235,17 @@ def _stop_load(ctx: Ctx, run_id: int) -> None:
         log.info("run %s: load not stopped: %s", run_id, exc)
 
 
+def _selftest_results(ctx: Ctx, run_id: int) -> list[selftests_mod.Result] | None:
+    """The TAP results of the load's complete selftest rounds; None: unreadable."""
+    try:
+        with _transport(ctx) as transport:
+            text = selftests_mod.read_results(transport, load_mod.run_dir(ctx.remote_dir, run_id))
+    except InfraError as exc:
+        log.warning("run %s: selftest results not read: %s", run_id, exc)
+        return None
+    return selftests_mod.parse_results(text)
+
+
 @contextmanager
 def _transport(ctx: Ctx) -> Iterator[Transport]:
     """A connection to the step's host, closed whatever happens."""
@@ -352,7 +364,28 @@ def _building(ctx: Ctx, snap: Snap) -> Outcome:
     if artifacts is None:
         return Outcome(delay=min(ctx.interval, BUILD_POLL_SECONDS))
     kernel = {"dir": str(artifacts.dir), "release": artifacts.release}
+    selftests = _soak_load(ctx, snap).selftests
+    if selftests is not None:  # the load's selftests, from the same tree and commit
+        kernel["selftests"] = str(_selftests(ctx, snap, selftests))
     return Outcome(state=RunState.BOOTING, progress={"kernel": kernel})
+
+
+def _selftests(ctx: Ctx, snap: Snap, selftests: Selftests) -> Path:
+    """Built here, by the worker that boots the kernel, from its own copy of the tree
+    (small static programs, a minute at most; cached per commit)."""
+    from farm.build.sandbox import for_config
+    from farm.build.selftests import build_selftests
+
+    tree, _ = _tree_of(ctx, snap)
+    return build_selftests(
+        tree,
+        snap.run.commit,
+        data_dir=ctx.config.data_dir,
+        target=selftests.target,
+        programs=selftests.programs,
+        sandbox=for_config(ctx.config),
+        progress=lambda msg: log.info("run %s: selftests: %s", snap.run.id, msg),
+    )
 
 
 def _ask_early(ctx: Ctx, snap: Snap, outcome: Outcome) -> None:
@@ -424,6 +457,7 @@ def _soaking(ctx: Ctx, snap: Snap) -> Outcome:
                     seconds=snap.run.soak_seconds,
                     remote_dir=ctx.remote_dir,
                     cache_dir=ctx.config.data_dir / "loads",
+                    selftests=_built_selftests(snap),
                 )
                 outcome.run["load_started_at"] = utcnow()
                 outcome.progress["load_pid"] = started.pid
@@ -454,6 +488,11 @@ def _soaking(ctx: Ctx, snap: Snap) -> Outcome:
     if outcome.state is not None:
         outcome.delay = 0.0
     return outcome
+
+
+def _built_selftests(snap: Snap) -> Path | None:
+    built = snap.progress.kernel.get("selftests")
+    return Path(built) if built else None
 
 
 def _load_failed(pulse: LoadPulse | None) -> bool:
@@ -562,9 +601,12 @@ def _quiescing(ctx: Ctx, snap: Snap) -> Outcome:
 def _collecting(ctx: Ctx, snap: Snap) -> Outcome:
     load = _soak_load(ctx, snap)
     events = snap.progress.events
+    selftests = None
     if events.hang is None and events.reboot is None:
         # A crashed host that still answers keeps nothing of the load running.
         _stop_load(ctx, snap.run.id)
+        if load.selftests is not None:
+            selftests = _selftest_results(ctx, snap.run.id)
     evidence = _aftermath(ctx, events)
     with ctx.store.session() as session:
         if evidence:  # titled like the console's crashes, before the verdict reads them
@@ -574,7 +616,7 @@ def _collecting(ctx: Ctx, snap: Snap) -> Outcome:
             console_mod.scan(
                 session, run_id=run_id, host=host, scan_from=snap.progress.console_scan_from
             )
-        verdict, ending = decide(session, snap.run, load, events)
+        verdict, ending = decide(session, snap.run, load, events, selftests=selftests)
     return Outcome(verdict=(verdict, ending), release_host=True)
 
 

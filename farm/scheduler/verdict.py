@@ -15,6 +15,8 @@ from farm.ending import Cause, Finding, RunEnding, SoakEvents, Verdict
 from farm.loads import Load
 from farm.scheduler.console import tail as console_tail
 from farm.soak.sampler import Reading
+from farm.soak.selftests import Result
+from farm.soak.selftests import judge as judge_selftests
 from farm.store.base import as_utc
 from farm.store.runs import Crash, Run, RunKind, RunState
 from farm.store.samples import KeyCache, run_readings, series_of
@@ -112,8 +114,16 @@ def _judge_counters(
     )
 
 
-def decide(session: Session, run: Run, load: Load, events: SoakEvents) -> tuple[Verdict, RunEnding]:
-    """Judge a run from what the store holds: crashes, samples, what the soak saw."""
+def decide(
+    session: Session,
+    run: Run,
+    load: Load,
+    events: SoakEvents,
+    *,
+    selftests: list[Result] | None = None,
+) -> tuple[Verdict, RunEnding]:
+    """Judge a run from what the store holds: crashes, samples, what the soak saw; and
+    for a load with selftests, their results read from the host (None: unread)."""
     crashes = session.scalars(select(Crash).where(Crash.run_id == run.id).order_by(Crash.id))
     ending = RunEnding(
         findings=[Finding(cause=Cause.CRASH, text=f"crash: {c.title}", title=c.title)
@@ -142,4 +152,18 @@ def decide(session: Session, run: Run, load: Load, events: SoakEvents) -> tuple[
     judged, notes = _judge_counters(session, run, load, readings, ending)
     ending.findings.extend(counter_finding(f) for f in [*found, *judged])
     ending.notes.extend(notes)
-    return (Verdict.FAIL if ending.findings else Verdict.PASS), ending
+    if selftests is not None:
+        ending.selftests, found_selftests, notes = judge_selftests(
+            selftests, cut_short=ending.stopped
+        )
+        ending.findings.extend(found_selftests)
+        ending.notes.extend(notes)
+    return _verdict_of(ending), ending
+
+
+def _verdict_of(ending: RunEnding) -> Verdict:
+    """FAIL on any finding about the kernel; INFRA when all are ours (a selftest the
+    host cannot run); PASS on none."""
+    if ending.has(*(set(Cause) - {Cause.INFRA})):
+        return Verdict.FAIL
+    return Verdict.INFRA if ending.findings else Verdict.PASS

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """The load on the host: started detached, once, findable by run id.
 
-``<remote_dir>/run-<id>/`` holds the script, its environment, helper binaries, the
-pid, the output and the exit status. The start is guarded by ``mkdir started``, which
-succeeds exactly once on a host, so a task retried after a worker died finds the
-running load instead of starting another. Every real start appends a line to
-``<remote_dir>/starts.log``: the evidence that a load was started once.
+``<remote_dir>/run-<id>/`` holds the script, its environment, helper binaries (bin/),
+selftest programs (selftests/), the pid, the output and the exit status. The start is
+guarded by ``mkdir started``, which succeeds exactly once on a host, so a task retried
+after a worker died finds the running load instead of starting another. Every real
+start appends a line to ``<remote_dir>/starts.log``: the evidence that a load was
+started once.
 The load runs under ``setsid`` with all stdio redirected, in its own session, so
 neither a dropped SSH connection nor a controller restart stops it.
 """
@@ -77,16 +78,24 @@ def start(
     seconds: float,
     remote_dir: str,
     cache_dir: Path,
+    selftests: Path | None = None,
 ) -> Started:
-    """Start ``load`` for ``seconds`` unless this run's load was started before."""
+    """Start ``load`` for ``seconds`` unless this run's load was started before.
+    ``selftests``: the load's selftest programs built from the tree under test
+    (farm.build.selftests), shipped to ``$FARM_DIR/selftests/``."""
     d = run_dir(remote_dir, run_id)
+    if load.selftests is not None and selftests is None:
+        raise InfraError(f"load {load.name} runs selftests, and none were built for this run")
     check_requirements(transport, load)
-    transport.run(["mkdir", "-p", f"{d}/bin"])
+    transport.run(["mkdir", "-p", f"{d}/bin", f"{d}/selftests"])
     found = _existing(transport, d)
     if found is not None:
         return Started(found, fresh=False)
     for name in load.binaries:
         transport.put(compile_binary(name, cache_dir).read_bytes(), f"{d}/bin/{name}", mode=0o755)
+    if load.selftests is not None and selftests is not None:
+        for name in load.selftests.programs:
+            transport.put((selftests / name).read_bytes(), f"{d}/selftests/{name}", mode=0o755)
     transport.put(_env_file(run_id, seconds, d), f"{d}/env.sh")
     transport.put(f". {d}/env.sh\n{load.script}".encode(), f"{d}/load.sh", mode=0o755)
     result = transport.run(

@@ -41,3 +41,17 @@ def test_a_full_disk_a_missing_tool_and_a_kill_are_ours() -> None:
     assert tool.fault == "infra" and "a tool is missing" in tool.message
     killed = classify(["  CC      mm/swap.o\n"], -signal.SIGKILL, SRC, OUT)
     assert killed.fault == "infra" and killed.message == "make was killed by SIGKILL"
+
+
+def test_a_selftest_needing_a_library_the_controller_lacks_is_ours() -> None:
+    header = classify(
+        ["mlock-random-test.c:8:10: fatal error: sys/capability.h: No such file or directory\n"],
+        2,
+        SRC,
+        OUT,
+    )
+    assert header.fault == "infra" and header.message.startswith("a library header is missing:")
+    library = classify(
+        ["/usr/bin/ld: cannot find -lnuma: No such file or directory\n"], 2, SRC, OUT
+    )
+    assert library.fault == "infra" and library.message.startswith("a static library is missing:")

@@ -27,6 +27,11 @@ def test_the_soak_fragment_asks_for_what_a_soak_needs() -> None:
         "UNWINDER_ORC",
         "VIRTIO_NET",
         "DEBUG_INFO_NONE",
+        "PSI",  # /proc/pressure/*, which the sampler reads
+        "SLUB_DEBUG",  # /proc/slabinfo
+        "USERFAULTFD",  # the mm selftests
+        "MEM_SOFT_DIRTY",
+        "DEBUG_FS",
     ):
         assert options[f"CONFIG_{name}"] == "y", name
     assert options["CONFIG_MODULES"] == "n"

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from farm.ending import SoakEvents, Verdict
+from farm.ending import Cause, RunEnding, SelftestTally, SoakEvents, Verdict
 from farm.loads import Expectation, Load
 from farm.scheduler.verdict import decide
 from farm.soak.sampler import Reading
+from farm.soak.selftests import Result
 from farm.store import Store
 from farm.store.runs import Crash, Run, RunKind, RunState
 from farm.store.samples import KeyCache, add_samples
@@ -119,3 +120,33 @@ def test_a_clean_end_judges_the_value_after_quiesce(store: Store) -> None:
         Verdict.FAIL,
         ["counter nr_anon_transparent_hugepages: 4 after quiesce, expected <= 0"],
     )
+
+
+def selftests_verdict(store: Store, results: list[Result]) -> tuple[Verdict, RunEnding]:
+    run_with(store, RunKind.BASELINE, [3, 1, 2, 3, 1, 2, 3, 1, 2, 2], quiesced=0)
+    patched = run_with(store, RunKind.PATCHED, [2, 3, 1, 2, 3, 1, 2, 3], quiesced=0)
+    with store.session() as session:
+        run = session.get(Run, patched)
+        assert run is not None
+        return decide(session, run, LOAD, SoakEvents(), selftests=results)
+
+
+def test_selftests_that_pass_leave_a_pass_with_their_tally(store: Store) -> None:
+    results = [Result(r, "selftests: mm: madv_populate", "ok", "") for r in (1, 2)]
+    verdict, ending = selftests_verdict(store, results)
+    assert verdict == Verdict.PASS
+    assert ending.selftests == SelftestTally(rounds=2, ok=2, skipped=0, failed=0)
+
+
+def test_a_failing_selftest_fails_the_run_naming_the_test(store: Store) -> None:
+    results = [Result(1, "selftests: mm: khugepaged", "fail", "exit=1")]
+    verdict, ending = selftests_verdict(store, results)
+    assert verdict == Verdict.FAIL
+    assert [f.test for f in ending.of(Cause.SELFTEST)] == ["selftests: mm: khugepaged"]
+
+
+def test_a_selftest_the_host_cannot_run_is_infra_not_the_kernels_fault(store: Store) -> None:
+    results = [Result(1, "selftests: mm: soft-dirty", "skip", "SKIP")]
+    verdict, ending = selftests_verdict(store, results)
+    assert verdict == Verdict.INFRA
+    assert [f.cause for f in ending.findings] == [Cause.INFRA]

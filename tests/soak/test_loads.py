@@ -23,6 +23,9 @@ def test_the_shipped_loads_are_valid(config: FarmConfig) -> None:
         ("stress-ng", "stress-ng")
     ]
     assert get_load(config, "kbuild-tmpfs-swap").warmup == 60
+    selftests = get_load(config, "mm-selftests").selftests
+    assert selftests is not None and selftests.target == "mm"
+    assert {"madv_populate", "soft-dirty", "userfaultfd"} <= set(selftests.programs)
 
 
 def test_an_unknown_load_names_the_known_ones(config: FarmConfig) -> None:
@@ -48,6 +51,16 @@ def test_an_unknown_load_names_the_known_ones(config: FarmConfig) -> None:
             "expect.0.rule",
         ),
         ('description = "x"\nscript = "true"', "duration: Field required"),
+        (
+            'description = "x"\nscript = "true"\nduration = "1h"\n'
+            '[selftests]\ntarget = "mm"\nprograms = ["x; rm -rf /"]',
+            "is not a selftest program name",
+        ),
+        (
+            'description = "x"\nscript = "true"\nduration = "1h"\n'
+            '[selftests]\ntarget = "../mm"\nprograms = ["x"]',
+            "selftests.target: String should match pattern",
+        ),
     ],
 )
 def test_a_broken_load_is_refused_with_the_file_and_field(
