@@ -291,7 +291,7 @@ def run_demo(settings: Settings, say: Say = click.echo) -> Outcome:
             outcome.metrics_url = metrics_url
             say(f"redis on 127.0.0.1:{stack.port}, worker and beat started; metrics: {metrics_url}")
             config = config.model_copy(update={"broker_url": stack.broker_url})
-            stack.start_worker("worker", hosts=list(HOSTS), concurrency=len(HOSTS) + 1)
+            stack.start_worker("worker", hosts=list(HOSTS))
             stack.start_beat()
             try:
                 _soak_and_bisect(

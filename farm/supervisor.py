@@ -63,7 +63,7 @@ def services_for(config: FarmConfig, *, api: bool) -> list[Service]:
     hosts = [h.name for h in config.hosts]
     wanted = [] if broker_configured(config) else [Service(REDIS)]
     wanted += [
-        Service("worker", tuple(worker_args("worker", hosts, len(hosts) + 1))),
+        Service("worker", tuple(worker_args("worker", hosts))),  # farm worker sizes its threads
         Service("beat", ("beat",)),
         Service("exporter", ("exporter",)),
     ]

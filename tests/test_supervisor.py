@@ -30,8 +30,7 @@ def test_a_plain_config_gets_a_private_redis_a_worker_for_every_host_beat_and_th
     services = services_for(load_config(farm_toml), api=False)
     assert names(services) == ["redis", "worker", "beat", "exporter"]
     worker = services[1].args
-    assert worker == ("worker", "--name", "worker", "--hosts", "laptop,workstation",
-                      "--concurrency", "3")  # fmt: skip
+    assert worker == ("worker", "--name", "worker", "--hosts", "laptop,workstation")
 
 
 def test_a_configured_broker_netconsole_host_and_api_token_change_what_runs(

@@ -24,6 +24,7 @@ stopped (killed mid-build), is put back and re-sent; the claim drops duplicates.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import logging
 import shutil
@@ -108,6 +109,12 @@ def artefacts(config: FarmConfig, store: Store, request: BuildRequest) -> Kernel
             raise KernelError(row.error or f"{request.commit[:12]} does not build")
         again(store, row)  # ours: build it again, counted as one of the run's retries
         raise InfraError(f"build of {request.commit[:12]} failed on {row.builder}: {row.error}")
+    if row.state == BuildState.REQUESTED and _unserved(config, store, row):
+        raise InfraError(
+            f"build {row.id} of {request.commit[:12]} has waited "
+            f"{config.scheduler.overdue_seconds:.0f} s and no live worker serves the build queue",
+            hint="start `farm worker --build` on a machine with the kernel tree",
+        )
     return None
 
 
@@ -181,6 +188,19 @@ def _lost(config: FarmConfig, store: Store, row: Build) -> bool:
         beat = as_utc(builder.heartbeat_at) if builder else None
     silent = (utcnow() - beat).total_seconds() if beat else age
     return silent > 3 * sched.heartbeat_seconds
+
+
+def _unserved(config: FarmConfig, store: Store, row: Build) -> bool:
+    """A request nobody took for ``overdue_seconds`` while no worker that builds beats:
+    waiting longer would wait forever."""
+    sched = config.scheduler
+    now = utcnow()
+    if (now - as_utc(row.updated_at)).total_seconds() <= sched.overdue_seconds:
+        return False
+    alive = now - dt.timedelta(seconds=3 * sched.heartbeat_seconds)
+    with store.session() as session:
+        builders = session.scalars(select(Worker.heartbeat_at).where(Worker.builds)).all()
+    return not any(as_utc(beat) > alive for beat in builders)
 
 
 def fetch(config: FarmConfig, store: Store, row: Build, local: Path) -> KernelArtifacts:

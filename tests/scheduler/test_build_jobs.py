@@ -152,3 +152,26 @@ def test_a_fetched_copy_is_checked_file_by_file(tmp_path: Path) -> None:
     (tmp_path / "bzImage").write_bytes(b"kernel, truncated")
     with pytest.raises(InfraError, match="bzImage fetched from a@lab:/b does not match"):
         builds.verify_copy(tmp_path, sums, "a@lab:/b")
+
+
+def test_a_build_nobody_serves_ends_the_wait_with_what_to_start(
+    config: FarmConfig, store: Store, sent: list[int]
+) -> None:
+    """Runs do not wait forever for a build queue no worker serves: once the request is
+    overdue with no live builder, the step says so (an infrastructure failure, retried
+    within the run's budget). A live builder, even a busy one, is waited for."""
+    request = request_for()
+    builds.ask(config, store, request)
+    assert builds.artefacts(config, store, request) is None  # not overdue yet
+
+    long_ago = utcnow() - dt.timedelta(seconds=config.scheduler.overdue_seconds + 60)
+    with store.session() as session:
+        session.execute(update(Build).values(updated_at=long_ago))
+    with pytest.raises(InfraError, match="no live worker serves the build queue") as failed:
+        builds.artefacts(config, store, request)
+    assert "farm worker --build" in (failed.value.hint or "")
+
+    register(store, "a@lab", [], Building(builds=True))
+    with store.session() as session:
+        session.execute(update(Build).values(updated_at=long_ago))
+    assert builds.artefacts(config, store, request) is None  # a@lab beats: its job is re-sent
