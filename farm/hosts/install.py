@@ -18,6 +18,8 @@ root, else through ``sudo -n``; data reaches the shell only as quoted arguments.
 
 from __future__ import annotations
 
+import gzip
+import lzma
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -178,6 +180,15 @@ def _read(path: Path) -> bytes:
         raise UserError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+def _as_gzip(tarball: Path) -> bytes:
+    """The .tar.xz recompressed for the host: gzip is essential on every Debian and in
+    busybox, xz-utils is not installed on a minimal system (found on a real one)."""
+    try:
+        return gzip.compress(lzma.decompress(_read(tarball)), compresslevel=1)
+    except lzma.LZMAError as exc:
+        raise InfraError(f"{tarball} is not a readable .tar.xz: {exc}") from exc
+
+
 def _install_modules(root: Root, kernel: BootableKernel) -> None:
     """The build's modules tarball (lib/modules/<release>/...) into /lib/modules."""
     tarball: Path | None = getattr(kernel, "modules_tarball", None)
@@ -187,7 +198,9 @@ def _install_modules(root: Root, kernel: BootableKernel) -> None:
         return
     # Extracted below /lib/modules, never over /lib: on merged-/usr systems /lib is a symlink.
     root.run(
-        ["tar", "-xJf", "-", "-C", "/lib/modules", "--strip-components=2"], stdin=_read(tarball)
+        ["tar", "-xzf", "-", "-C", "/lib/modules", "--strip-components=2"],
+        stdin=_as_gzip(tarball),
+        timeout=900,
     )
     root.run(["depmod", "-a", kernel.release])
 
