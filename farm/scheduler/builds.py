@@ -286,6 +286,9 @@ def run(config: FarmConfig, store: Store, build_id: int, worker: str) -> BuildSt
         return _failed(store, build_id, "kernel", exc.message)
     except FarmError as exc:
         return _failed(store, build_id, "infra", exc.message)
+    except Exception as exc:  # a bug of ours: the waiting runs must not wait for ever
+        _failed(store, build_id, "infra", f"farm bug: {exc!r}")
+        raise
     if built.config_hash != request.config_hash:
         raise FarmBug(
             f"build {build_id}: asked for {request.config_hash}, built {built.config_hash}"

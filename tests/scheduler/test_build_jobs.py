@@ -175,3 +175,27 @@ def test_a_build_nobody_serves_ends_the_wait_with_what_to_start(
     with store.session() as session:
         session.execute(update(Build).values(updated_at=long_ago))
     assert builds.artefacts(config, store, request) is None  # a@lab beats: its job is re-sent
+
+
+def test_a_build_that_hits_a_bug_of_ours_is_failed_not_left_building(
+    config: FarmConfig, store: Store, sent: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The builder's heartbeat goes on after such a bug, so only the row can tell the
+    waiting runs: failed, ours, asked again within their retries. The bug is injected
+    (no real input is known to cause one); the bookkeeping around it is real."""
+
+    def bug(*_: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    request = request_for()
+    row = builds.ask(config, store, request)
+    monkeypatch.setattr(builds, "_build", bug)
+    with pytest.raises(ZeroDivisionError):
+        builds.run(config, store, row.id, "a@lab")
+
+    with store.session() as session:
+        failed = session.get(Build, row.id)
+        assert failed is not None and (failed.state, failed.fault) == (BuildState.FAILED, "infra")
+        assert failed.error == "farm bug: ZeroDivisionError('division by zero')"
+    with pytest.raises(InfraError, match="farm bug"):
+        builds.artefacts(config, store, request)
