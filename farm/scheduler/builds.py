@@ -24,7 +24,6 @@ stopped (killed mid-build), is put back and re-sent; the claim drops duplicates.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import logging
 import shutil
@@ -44,6 +43,7 @@ from farm.config import FarmConfig
 from farm.errors import FarmBug, FarmError, InfraError, KernelError
 from farm.git import resolve
 from farm.scheduler.app import send_build
+from farm.scheduler.workers import beating
 from farm.store import Store
 from farm.store.base import as_utc, utcnow
 from farm.store.builds import Build, BuildState, record_build
@@ -185,9 +185,10 @@ def _lost(config: FarmConfig, store: Store, row: Build) -> bool:
         return False
     with store.session() as session:
         builder = session.get(Worker, row.builder)
-        beat = as_utc(builder.heartbeat_at) if builder else None
-    silent = (utcnow() - beat).total_seconds() if beat else age
-    return silent > 3 * sched.heartbeat_seconds
+        beat = builder.heartbeat_at if builder else None
+    if beat is None:  # the builder's record is gone: judge by the row's own age
+        return age > 3 * sched.heartbeat_seconds
+    return not beating(beat, sched.heartbeat_seconds, utcnow())
 
 
 def _unserved(config: FarmConfig, store: Store, row: Build) -> bool:
@@ -197,10 +198,9 @@ def _unserved(config: FarmConfig, store: Store, row: Build) -> bool:
     now = utcnow()
     if (now - as_utc(row.updated_at)).total_seconds() <= sched.overdue_seconds:
         return False
-    alive = now - dt.timedelta(seconds=3 * sched.heartbeat_seconds)
     with store.session() as session:
         builders = session.scalars(select(Worker.heartbeat_at).where(Worker.builds)).all()
-    return not any(as_utc(beat) > alive for beat in builders)
+    return not any(beating(beat, sched.heartbeat_seconds, now) for beat in builders)
 
 
 def fetch(config: FarmConfig, store: Store, row: Build, local: Path) -> KernelArtifacts:

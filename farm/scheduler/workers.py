@@ -11,6 +11,7 @@ reconciler keeps their steps queued) until a worker serving it is back.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -83,6 +84,11 @@ def serving(
         thread.join()
 
 
+def beating(heartbeat_at: dt.datetime, every: float, now: dt.datetime) -> bool:
+    """A worker counts as alive until it misses three beats of ``every`` seconds."""
+    return (now - as_utc(heartbeat_at)).total_seconds() <= 3 * every
+
+
 def statuses(store: Store, every: float) -> list[WorkerStatus]:
     """Every registered worker, its hosts and how long ago it last beat."""
     now = utcnow()
@@ -91,7 +97,8 @@ def statuses(store: Store, every: float) -> list[WorkerStatus]:
     out = []
     for w in workers:
         ago = (now - as_utc(w.heartbeat_at)).total_seconds()
-        out.append(WorkerStatus(w.name, list(w.hosts), round(ago, 1), ago <= 3 * every))
+        alive = beating(w.heartbeat_at, every, now)
+        out.append(WorkerStatus(w.name, list(w.hosts), round(ago, 1), alive))
     return out
 
 
